@@ -1,0 +1,43 @@
+# The two set-up commands: `make run` and `make test`. Everything else is optional.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export ROUTER_HOME ?= $(CURDIR)/var
+
+.PHONY: run test install lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/router train --if-empty --activate
+	@echo ""
+	@echo "  API docs:   http://127.0.0.1:8080/docs   (OpenAPI: /openapi.json)"
+	@echo "  A token:    $(BIN)/router tokens create --role admin"
+	@echo "  A ticket:   curl -s -X POST http://127.0.0.1:8080/v1/tickets \\"
+	@echo "                -H 'Authorization: Bearer <token>' -H 'Content-Type: application/json' \\"
+	@echo "                -d '{\"id\": \"1\", \"subject\": \"Card stolen\", \"body\": \"Someone took my card, please block it\"}'"
+	@echo ""
+	$(BIN)/router serve --host 127.0.0.1 --port 8080
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python bench/bench_model.py
+	$(BIN)/python bench/bench_decide.py
+	$(BIN)/python bench/bench_http.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,73 @@
+"""The application factory. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from . import api, logs
+from .config import Settings, load_settings
+from .context import Context, build_context
+from .monitoring import metrics
+
+log = logging.getLogger("router.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings | None = None) -> Flask:
+    """Build the Flask app; ``settings`` defaults to the ``ROUTER_*`` environment."""
+    settings = settings or load_settings()
+    settings.check_production()
+    logs.configure(settings.log_level)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_SORT_KEYS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+    )
+    if test_config:
+        app.config.update(test_config)
+    context = build_context(settings)
+    app.extensions["router"] = context
+    api.init_app(app)
+    _init_request_hooks(app)
+    return app
+
+
+def _init_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _start() -> None:
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.REQUESTS.labels(endpoint=endpoint, method=request.method, status=str(response.status_code)).inc()
+        metrics.LATENCY.labels(endpoint=endpoint).observe(elapsed)
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        if endpoint != "/metrics":
+            log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={"status": response.status_code, "ms": round(elapsed * 1000, 2), "endpoint": endpoint},
+            )
+        return response
+
+
+def context_of(app: Flask) -> Context:
+    ctx: Context = app.extensions["router"]
+    return ctx

@@ -1,0 +1,195 @@
+"""The ``router`` command."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .config import load_settings
+from .context import Context, build_context
+from .db import upgrade
+from .errors import RouterError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _context() -> Context:
+    settings = load_settings()
+    upgrade(settings.database_url)
+    return build_context(settings)
+
+
+def _emit(obj: Any) -> None:
+    click.echo(json.dumps(obj, default=str, sort_keys=False))
+
+
+def _progress(message: str) -> None:
+    click.echo(f"… {message}", err=True)
+
+
+def handles_errors(fn: F) -> F:
+    """Print a RouterError as a readable message and exit non-zero, without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RouterError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            if exc.errors:
+                click.echo(json.dumps(exc.errors, indent=2, default=str), err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+def main() -> None:
+    """Ticket Router: routes support tickets with an explained, versioned intent model."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
+@handles_errors
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the service under gunicorn with several workers."""
+    from .serve import run
+
+    settings = load_settings()
+    settings.check_production()
+    upgrade(settings.database_url)
+    run(settings, host=host, port=port, workers=workers)
+
+
+@main.command()
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Training CSV (default: the BANKING77 fixture).",
+)
+@click.option("--text-column", default="text", show_default=True, help="Column holding the ticket text.")
+@click.option("--label-column", default="category", show_default=True, help="Column holding the intent.")
+@click.option("--activate", is_flag=True, help="Make the new version active.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when a model is already active.")
+@handles_errors
+def train(data_path: Path | None, text_column: str, label_column: str, activate: bool, if_empty: bool) -> None:
+    """Validate training data, fit a model and register it as a new version."""
+    from .registry.versions import active_version
+    from .services.training import train as train_service
+
+    ctx = _context()
+    if if_empty and active_version(ctx.db):
+        _emit({"version": active_version(ctx.db), "skipped": "a model is already active"})
+        return
+    result = train_service(
+        ctx,
+        data_path or ctx.settings.training_data,
+        text_column=text_column,
+        label_column=label_column,
+        activate=activate,
+        progress=_progress,
+    )
+    _emit(result)
+
+
+@main.command()
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path), help="Labelled CSV.")
+@click.option("--model", "version", default=None, help="Model version (default: the active one).")
+@click.option("--text-column", default="text", show_default=True, help="Column holding the ticket text.")
+@click.option("--label-column", default="category", show_default=True, help="Column holding the intent.")
+@handles_errors
+def evaluate(data_path: Path, version: str | None, text_column: str, label_column: str) -> None:
+    """Accuracy, macro-F1, ECE, coverage at precision and per-intent figures, as JSON."""
+    from .services.training import evaluate_file
+
+    _emit(evaluate_file(_context(), data_path, version=version, text_column=text_column, label_column=label_column))
+
+
+@main.command()
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path), help="CSV of texts.")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="CSV to write.")
+@click.option("--model", "version", default=None, help="Model version (default: the active one).")
+@click.option("--text-column", default="text", show_default=True, help="Column holding the ticket text.")
+@handles_errors
+def predict(data_path: Path, out_path: Path, version: str | None, text_column: str) -> None:
+    """Decide every row of a CSV and write intent, confidence, review and queue per row."""
+    from .services.training import predict_file
+
+    _emit(predict_file(_context(), data_path, out_path, version=version, text_column=text_column))
+
+
+@main.group()
+def models() -> None:
+    """Model versions in the registry."""
+
+
+@models.command("list")
+@handles_errors
+def models_list() -> None:
+    """Versions with their held-out metrics and state; the active one is marked."""
+    from .registry.versions import list_versions
+
+    rows = list_versions(_context().db)
+    if not rows:
+        click.echo("no model versions; train one with `router train --activate`")
+    for r in rows:
+        m = r["metrics"]
+        mark = "*" if r["state"] == "active" else " "
+        click.echo(
+            f"{mark} {r['version']}  {r['state']:<9}  accuracy={m['accuracy']}  macro_f1={m['macro_f1']}  "
+            f"ece={m['ece']}  rows={r['rows']}"
+        )
+
+
+@models.command("activate")
+@click.argument("version")
+@click.option("--reason", default="", help="Why, for the audit log.")
+@handles_errors
+def models_activate(version: str, reason: str) -> None:
+    """Make VERSION the active model (every worker follows within seconds)."""
+    from .registry.versions import activate
+
+    ctx = _context()
+    _emit(activate(ctx.db, ctx.store, version, actor="cli", reason=reason))
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens."""
+
+
+@tokens.command("create")
+@click.option(
+    "--role", required=True, type=click.Choice(["admin", "reviewer", "viewer", "ingest"]), help="What the token may do."
+)
+@click.option("--name", default="", help="Who or what holds it.")
+@handles_errors
+def tokens_create(role: str, name: str) -> None:
+    """Create a bearer token; it is printed once and only its hash is stored."""
+    from .auth import create_token
+
+    click.echo(create_token(_context().db, role, name))
+
+
+@main.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("upgrade")
+@handles_errors
+def db_upgrade() -> None:
+    """Apply the Alembic migrations (run by every command anyway)."""
+    settings = load_settings()
+    upgrade(settings.database_url)
+    click.echo(f"database at {settings.database_url.split('@')[-1]} is up to date")

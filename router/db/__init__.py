@@ -1,0 +1,16 @@
+"""Storage: SQLAlchemy tables, engine and sessions, Alembic migrations."""
+
+from .models import ApiToken, AuditEntry, Base, Decision, ModelSlot, ModelVersion, Ticket
+from .session import Database, upgrade
+
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "Database",
+    "Decision",
+    "ModelSlot",
+    "ModelVersion",
+    "Ticket",
+    "upgrade",
+]

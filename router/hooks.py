@@ -1,0 +1,54 @@
+"""Hook specifications: how plugins extend the router.
+
+Every hook is prefixed ``router_``. A plugin implements the ones it needs with
+``@hookimpl`` and may accept fewer arguments than the spec, so specs can grow without breaking
+plugins. The router's own behaviour (webhook adapters, rule functions) is registered as plugins too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pluggy
+
+PROJECT = "ticket_router"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def router_webhook_adapters() -> list[Any]:
+    """Return :class:`router.adapters.Adapter` objects, one per helpdesk source.
+
+    Called once when the plugin manager is built. Not ``firstresult``: every plugin's adapters are
+    collected; a later plugin cannot replace a source that is already registered.
+    """
+
+
+@hookspec
+def router_rule_functions() -> Mapping[str, Callable[..., Any]]:
+    """Return functions that rule conditions may call, by name (e.g. ``sentiment``).
+
+    Collected from every plugin when a rule set is compiled. Functions receive plain values and
+    must be quick: a rule's evaluation is bounded in time.
+    """
+
+
+@hookspec
+def router_adjust_decision(decision: dict[str, Any], ticket: dict[str, Any], prediction: dict[str, Any]) -> None:
+    """Change ``decision`` in place after the rules ran (queue, priority, tags, escalation, review).
+
+    Called for every decision, in plugin registration order. A plugin that raises is logged and
+    counted; the decision is still returned.
+    """
+
+
+@hookspec
+def router_on_escalation(decision: dict[str, Any], ticket: dict[str, Any]) -> None:
+    """React to an escalated decision (notify someone, open an incident) after it is committed."""
+
+
+@hookspec
+def router_on_review_request(decision: dict[str, Any], ticket: dict[str, Any]) -> None:
+    """React to a decision that needs a person, after it is committed."""

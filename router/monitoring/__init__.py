@@ -1,0 +1,1 @@
+"""Monitoring: Prometheus metrics, drift detectors, scheduled checks and alerts."""

@@ -1,0 +1,52 @@
+"""Prometheus metrics. Under ``router serve`` they are aggregated across gunicorn workers
+(``PROMETHEUS_MULTIPROC_DIR`` is set before the workers start)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter(
+    "router_http_requests_total", "HTTP requests by endpoint and status", ["endpoint", "method", "status"]
+)
+LATENCY = Histogram(
+    "router_http_request_seconds",
+    "HTTP request latency by endpoint",
+    ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+DECISIONS = Counter("router_decisions_total", "Decisions by intent and queue", ["intent", "queue"])
+REVIEWS = Counter("router_review_requests_total", "Decisions that need a person, by reason", ["reason"])
+CONFIDENCE = Histogram(
+    "router_decision_confidence",
+    "Top-intent confidence of decisions",
+    buckets=tuple(round(x * 0.05, 2) for x in range(1, 21)),
+)
+ACTIVE_MODEL = Gauge(
+    "router_active_model_info",
+    "The model version deciding tickets (value 1)",
+    ["version"],
+    multiprocess_mode="liveall",
+)
+PLUGIN_ERRORS = Counter("router_plugin_errors_total", "Plugin failures by plugin and hook", ["plugin", "hook"])
+RULE_ERRORS = Counter("router_rule_errors_total", "Rule conditions that failed at run time", ["rule"])
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text: every worker's metrics when running multi-process."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,1 @@
+"""Model registry: immutable joblib artefacts with model cards, and which version serves."""

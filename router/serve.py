@@ -1,0 +1,59 @@
+"""``router serve``: gunicorn with several workers, each building its own app and engine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from .config import Settings
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from .app import create_app
+
+        return create_app()
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    metrics_dir = settings.home / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    os.environ["ROUTER_HOME"] = str(settings.home)
+    print(
+        f"Ticket Router on http://{host}:{port}  (API docs: http://{host}:{port}/docs, "
+        f"OpenAPI: http://{host}:{port}/openapi.json)",
+        flush=True,
+    )
+    _Gunicorn(
+        {
+            "bind": f"{host}:{port}",
+            "workers": max(1, workers),
+            "worker_class": "gthread",
+            "threads": 4,
+            "timeout": 60,
+            "graceful_timeout": 20,
+            "keepalive": 5,
+            "accesslog": None,
+            "child_exit": _child_exit,
+            "loglevel": "warning",
+        }
+    ).run()

@@ -1,0 +1,142 @@
+"""Train, evaluate and batch-predict: the work behind ``router train|evaluate|predict``."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..context import Context
+from ..errors import NotFound, TrainingDataError
+from ..ml.data import load_training_csv
+from ..ml.evaluate import evaluate
+from ..ml.normalize import normalize_text
+from ..ml.train import train_model
+from ..registry import versions
+from ..registry.store import code_version, new_version_id
+
+Progress = Callable[[str], None]
+
+
+def train(
+    ctx: Context,
+    data_path: Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "category",
+    activate: bool = False,
+    actor: str = "cli",
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Validate the data, fit, register a new version (and make it active when asked)."""
+    say = progress or (lambda _msg: None)
+    say(f"reading {data_path}")
+    data = load_training_csv(data_path, text_column=text_column, label_column=label_column)
+    say(f"{data.n_rows} rows, {len(data.label_counts)} intents; training")
+    result = train_model(data.texts, data.labels, target_precision=ctx.settings.target_precision, progress=say)
+    parent = versions.active_version(ctx.db)
+    version = new_version_id(data.fingerprint)
+    card = {
+        "created_at": datetime.now(UTC).isoformat(),
+        "training_data": {
+            "path": str(data_path),
+            "fingerprint": data.fingerprint,
+            "rows": data.n_rows,
+            "label_counts": data.label_counts,
+        },
+        "holdout": {"fingerprint": result.holdout_fingerprint, "rows": len(result.holdout_texts)},
+        "labels": sorted(data.label_counts),
+        "params": result.params,
+        "metrics": result.metrics,
+        "thresholds": result.model.thresholds,
+        "target_precision": ctx.settings.target_precision,
+        "train_seconds": round(result.train_seconds, 2),
+        "parent": parent,
+        "code_version": code_version(),
+    }
+    say(f"saving model version {version}")
+    card = ctx.store.save(version, result.model, card, holdout=(result.holdout_texts, result.holdout_labels))
+    versions.register(ctx.db, card, actor=actor)
+    if activate:
+        versions.activate(ctx.db, ctx.store, version, actor=actor, reason="trained with --activate")
+    return {"version": version, "active": activate, "metrics": _headline(result.metrics)}
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if k != "per_intent"}
+
+
+def _model(ctx: Context, version: str | None) -> tuple[str, Any]:
+    version = version or versions.active_version(ctx.db)
+    if version is None:
+        raise NotFound("no active model; train one with `router train --activate` or pass --model")
+    return version, ctx.store.load(version)
+
+
+def _read_texts(path: Path, text_column: str, label_column: str | None) -> tuple[list[str], list[str] | None]:
+    if not Path(path).is_file():
+        raise TrainingDataError(f"no such file: {path}", errors=[f"{path} does not exist"])
+    with Path(path).open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        columns = reader.fieldnames or []
+        needed = [text_column] + ([label_column] if label_column else [])
+        missing = [c for c in needed if c not in columns]
+        if missing:
+            raise TrainingDataError(
+                f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(columns) or 'none'}",
+                errors=[{"missing_columns": missing, "found": columns}],
+            )
+        rows = list(reader)
+    texts = [normalize_text(r[text_column]) for r in rows]
+    labels = [r[label_column] for r in rows] if label_column else None
+    return texts, labels
+
+
+def evaluate_file(
+    ctx: Context,
+    data_path: Path,
+    *,
+    version: str | None = None,
+    text_column: str = "text",
+    label_column: str = "category",
+) -> dict[str, Any]:
+    version, model = _model(ctx, version)
+    texts, labels = _read_texts(data_path, text_column, label_column)
+    assert labels is not None
+    proba = model.classifier.predict_proba(texts)
+    report = evaluate(labels, proba, list(model.classifier.classes_), thresholds=model.thresholds)
+    return {"model_version": version, "rows": len(texts), **report}
+
+
+def predict_file(
+    ctx: Context, data_path: Path, out_path: Path, *, version: str | None = None, text_column: str = "text"
+) -> dict[str, Any]:
+    version, model = _model(ctx, version)
+    texts, _ = _read_texts(data_path, text_column, None)
+    ruleset = ctx.ruleset()
+    from ..routing.engine import route
+
+    tmp = Path(out_path).with_name(f".{Path(out_path).name}.tmp")
+    needs_review = 0
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "intent", "confidence", "needs_review", "review_reasons", "queue", "priority"])
+        for text, pred in zip(texts, model.predict_batch(texts), strict=True):
+            routing = route(ruleset, {"text": text}, pred.to_dict())
+            reasons = [*pred.review_reasons, *routing.review_reasons]
+            needs_review += bool(reasons)
+            writer.writerow(
+                [
+                    text,
+                    pred.intent,
+                    f"{pred.confidence:.4f}",
+                    str(bool(reasons)).lower(),
+                    ";".join(reasons),
+                    routing.queue,
+                    routing.priority,
+                ]
+            )
+    tmp.replace(out_path)
+    return {"model_version": version, "rows": len(texts), "needs_review": needs_review, "out": str(out_path)}

@@ -1,0 +1,1 @@
+"""pytest plugin: routing contracts (filled in by the rules work)."""

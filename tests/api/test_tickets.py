@@ -1,0 +1,140 @@
+"""POST /v1/tickets and GET /v1/tickets/<source>/<id> through the Flask test client."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from router.db import Decision, Ticket
+from router.testing.webhooks import body_bytes, generic_headers
+
+STOLEN = {"id": "T-1", "subject": "Card stolen", "body": "Someone stole my card yesterday, please block it"}
+
+
+def post(client: Any, payload: Any, headers: dict[str, str]) -> Any:
+    return client.post("/v1/tickets", data=body_bytes(payload), headers={"Content-Type": "application/json", **headers})
+
+
+def counts(ctx: Any) -> tuple[int, int]:
+    with ctx.db.session() as s:
+        return s.scalar(select(func.count(Ticket.id))), s.scalar(select(func.count(Decision.id)))
+
+
+def test_a_ticket_gets_an_explained_decision(client, token) -> None:
+    resp = post(client, STOLEN, token("ingest"))
+    assert resp.status_code == 201, resp.json
+    d = resp.json
+    assert d["ticket_id"] == "T-1"
+    assert d["intent"] in {"lost_or_stolen_card", "compromised_card"}
+    assert d["queue"] == "fraud" and d["priority"] == "urgent"
+    assert 0 < d["confidence"] <= 1
+    assert len(d["alternatives"]) == 3 and d["alternatives"][0]["intent"] == d["intent"]
+    words = [w["word"].lower() for w in d["explanation"]["words"]["toward"]]
+    assert any(w in STOLEN["subject"].lower() + " " + STOLEN["body"].lower() for w in words)
+    assert "stole" in " ".join(words) or "stolen" in " ".join(words)
+    assert d["explanation"]["rules"][0]["matched"] is True
+    assert d["model_version"].startswith("v") and d["ruleset_version"].startswith("rs-")
+    assert isinstance(d["needs_review"], bool) and isinstance(d["review_reasons"], list)
+
+
+def test_a_retry_returns_the_stored_decision_without_deciding_again(client, token, ctx) -> None:
+    headers = token("ingest")
+    first = post(client, STOLEN, headers)
+    again = post(client, STOLEN, headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json == first.json
+    assert counts(ctx) == (1, 1)
+
+
+def test_changed_content_is_decided_again_as_a_new_revision(client, token, ctx) -> None:
+    headers = token("ingest")
+    post(client, STOLEN, headers)
+    edited = {**STOLEN, "body": "Actually I found it. How do I change my PIN?"}
+    resp = post(client, edited, headers)
+    assert resp.status_code == 201 and resp.json["revision"] == 2
+    assert counts(ctx) == (1, 2)
+    shown = client.get("/v1/tickets/generic/T-1", headers=token("viewer")).json
+    assert [d["revision"] for d in shown["decisions"]] == [2, 1]
+    assert shown["decisions"][0]["intent"] == resp.json["intent"]
+    assert shown["decisions"][1]["intent"] != resp.json["intent"]
+
+
+def test_html_quotes_and_signatures_are_cut_before_classifying(client, token) -> None:
+    body = (
+        "<p>I want to change my PIN &amp; I can&#39;t find where.</p><p>Best regards,<br>Ann</p>"
+        "<p>On Mon, 1 Jan 2026 at 10:00, Support wrote:</p><blockquote>&gt; Your card has been sent</blockquote>"
+    )
+    resp = post(client, {"id": "H-1", "body": body}, token("ingest"))
+    assert resp.status_code == 201
+    shown = client.get("/v1/tickets/generic/H-1", headers=token("viewer")).json
+    assert shown["text"] == "I want to change my PIN & I can't find where."
+    assert resp.json["intent"] == "change_pin"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        pytest.param({"subject": "hi", "body": "lost card"}, "id", id="missing-id"),
+        pytest.param({"id": "1", "subject": "", "body": "  "}, "body", id="no-text"),
+        pytest.param({"id": "1", "body": "x", "requester": {"email": "not-an-email"}}, "requester", id="bad-email"),
+        pytest.param({"id": "1", "body": "x", "tags": "vip"}, "tags", id="tags-not-list"),
+        pytest.param({"id": "1", "body": "x", "created_at": "yesterday"}, "created_at", id="bad-date"),
+        pytest.param({"id": "1", "body": "x", "bdy": "typo"}, "bdy", id="unknown-field"),
+        pytest.param({"id": {"a": 1}, "body": "x"}, "id", id="id-object"),
+        pytest.param({"id": "1", "body": 42}, "body", id="body-number"),
+    ],
+)
+def test_schema_errors_are_422_with_field_messages_and_store_nothing(client, token, ctx, payload, field) -> None:
+    resp = post(client, payload, token("ingest"))
+    assert resp.status_code == 422
+    assert set(resp.json) == {"code", "status", "message", "errors"}
+    assert field in resp.json["errors"], resp.json
+    assert counts(ctx) == (0, 0)
+
+
+def test_malformed_json_is_400(client, token, ctx) -> None:
+    resp = post(client, b'{"id": "1", "body": ', token("ingest"))
+    assert resp.status_code == 400 and resp.json["code"] == "malformed_request"
+    assert counts(ctx) == (0, 0)
+
+
+def test_wrong_content_type_is_415(client, token) -> None:
+    resp = client.post("/v1/tickets", data="id=1", headers={**token("ingest"), "Content-Type": "text/plain"})
+    assert resp.status_code == 415 and resp.json["status"] == 415
+
+
+def test_body_over_one_mebibyte_is_413(client, token, ctx) -> None:
+    payload = {"id": "big", "body": "a" * (1024 * 1024 + 10)}
+    resp = post(client, payload, token("ingest"))
+    assert resp.status_code == 413 and resp.json["status"] == 413
+    assert counts(ctx) == (0, 0)
+
+
+def test_no_token_or_a_viewer_token_cannot_post(client, token) -> None:
+    assert post(client, STOLEN, {}).status_code == 401
+    assert post(client, STOLEN, {"Authorization": "Bearer nope"}).status_code == 401
+    assert post(client, STOLEN, token("viewer")).status_code == 403
+
+
+def test_generic_signature_is_accepted_and_a_bad_one_refused(client, ctx) -> None:
+    body = body_bytes(STOLEN)
+    assert post(client, body, generic_headers(body, "generic-secret")).status_code == 201
+    forged = generic_headers(body, "wrong-secret")
+    resp = post(client, body, forged)
+    assert resp.status_code == 401 and "signature" in resp.json["message"]
+    old = generic_headers(body, "generic-secret", timestamp=1_000_000_000)
+    assert post(client, body, old).status_code == 401
+
+
+def test_reading_a_ticket_needs_a_token_and_unknown_is_404(client, token) -> None:
+    assert client.get("/v1/tickets/generic/T-1").status_code == 401
+    resp = client.get("/v1/tickets/generic/nope", headers=token("viewer"))
+    assert resp.status_code == 404 and resp.json["code"] == "not_found"
+
+
+def test_unknown_route_is_a_json_404(client) -> None:
+    resp = client.get("/v1/nothing-here")
+    assert resp.status_code == 404 and json.loads(resp.data)["status"] == 404
