@@ -49,6 +49,7 @@ class Settings:
     model_poll_s: float = 1.0
     log_level: str = "INFO"
     plugin_dirs: tuple[Path, ...] = ()
+    plugin_config: Path | None = None
 
     @property
     def models_dir(self) -> Path:
@@ -89,6 +90,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     plugin_dirs = tuple(Path(p) for p in (env.get("ROUTER_PLUGIN_DIRS") or "").split(os.pathsep) if p)
     if not plugin_dirs:
         plugin_dirs = (REPO_ROOT / "plugins", home / "plugins")
+    plugin_config = env.get("ROUTER_PLUGIN_CONFIG")
+    if not plugin_config:
+        plugin_config = str(
+            home / "plugins.yaml" if (home / "plugins.yaml").is_file() else REPO_ROOT / "plugins/config.yaml"
+        )
     rules = env.get("ROUTER_RULES_FILE")
     return Settings(
         home=home,
@@ -104,4 +110,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         model_poll_s=_float(env, "ROUTER_MODEL_POLL_S", 1.0),
         log_level=env.get("ROUTER_LOG_LEVEL", "INFO"),
         plugin_dirs=plugin_dirs,
+        plugin_config=Path(plugin_config),
     )

@@ -18,6 +18,15 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
+def router_configure(config: Mapping[str, Any], settings: Any, db: Any) -> None:
+    """Receive configuration once, after all plugins are loaded.
+
+    ``config`` is this plugin's own section of the plugin configuration file (by plugin name,
+    empty when absent); ``settings`` and ``db`` are the router's settings and database.
+    """
+
+
+@hookspec
 def router_webhook_adapters() -> list[Any]:
     """Return :class:`router.adapters.Adapter` objects, one per helpdesk source.
 
@@ -27,11 +36,13 @@ def router_webhook_adapters() -> list[Any]:
 
 
 @hookspec
-def router_rule_functions() -> Mapping[str, Callable[..., Any]]:
+def router_rule_functions(settings: Any, db: Any) -> Mapping[str, Callable[..., Any]]:
     """Return functions that rule conditions may call, by name (e.g. ``sentiment``).
 
-    Collected from every plugin when a rule set is compiled. Functions receive plain values and
-    must be quick: a rule's evaluation is bounded in time.
+    ``settings`` is the :class:`router.config.Settings`, ``db`` the :class:`router.db.Database`
+    (for functions that count stored decisions). Collected once per process from every plugin;
+    the first plugin to register a name keeps it. Functions receive plain values and must be
+    quick: a rule's evaluation is bounded in time.
     """
 
 

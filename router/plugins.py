@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
+import yaml
 
 from . import hooks
 from .adapters import Adapter, BuiltinAdapters
+from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,25 @@ class PluginHost:
         log.error("plugin %s from %s failed to load: %s", name, origin, exc, exc_info=exc)
         PLUGIN_ERRORS.labels(plugin=name, hook="load").inc()
         self.infos.append(PluginInfo(name, origin, [], f"{type(exc).__name__}: {exc}"))
+
+    def configure(self, config_file: Path | None, settings: Any, db: Any) -> None:
+        """Hand each plugin its section of the configuration file (by plugin name)."""
+        config: dict[str, Any] = {}
+        if config_file is not None and Path(config_file).is_file():
+            loaded = yaml.safe_load(Path(config_file).read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"plugin configuration {config_file} must be a mapping of plugin name to settings")
+            config = loaded
+        from .monitoring.metrics import PLUGIN_ERRORS
+
+        for impl in self.pm.hook.router_configure.get_hookimpls():
+            section = config.get(impl.plugin_name) or {}
+            args = {"config": section, "settings": settings, "db": db}
+            try:
+                impl.function(**{k: args[k] for k in impl.argnames})
+            except Exception as exc:
+                log.error("plugin %s failed to configure: %s", impl.plugin_name, exc, exc_info=exc)
+                PLUGIN_ERRORS.labels(plugin=impl.plugin_name, hook="router_configure").inc()
 
     def call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call every implementation of a hook on its own, so one failing plugin cannot stop the others."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..db import Database
 from ..errors import ServiceUnavailable
+from ..monitoring import metrics
 from .store import ModelStore
 from .versions import active_version
 
@@ -67,6 +68,8 @@ class ModelRuntime:
                 model = self._load(version)
                 if model is not None:
                     self._current = Loaded(version, model)
+                    metrics.ACTIVE_MODEL.clear()
+                    metrics.ACTIVE_MODEL.labels(version=version).set(1)
             return self._current
 
     def _load(self, version: str) -> Any:

@@ -8,6 +8,7 @@ Its version is derived from its content, so the same file always has the same ve
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..errors import ValidationError
+from .rules import Problems, Rule, compile_rules
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 _TOP_LEVEL = {"version", "description", "default", "queues", "routes", "rules"}
@@ -35,7 +37,7 @@ class RuleSet:
     default_priority: str
     queues: dict[str, str]
     routes: tuple[Route, ...]
-    rules: tuple[dict[str, Any], ...] = ()
+    rules: tuple[Rule, ...] = ()
     by_intent: dict[str, Route] = field(default_factory=dict)
 
 
@@ -47,11 +49,22 @@ def _problem(problems: list[dict[str, Any]], where: str, message: str) -> None:
     problems.append({"where": where, "message": message})
 
 
-def parse_ruleset(text: str, *, known_intents: set[str] | None = None) -> RuleSet:
-    """Parse and validate; raises ``ValidationError`` listing every problem found."""
+def parse_ruleset(
+    text: str, *, functions: Iterable[str] | None = None, known_intents: set[str] | None = None
+) -> RuleSet:
+    """Parse and validate; raises ``ValidationError`` listing every problem found.
+
+    ``functions`` are the names rule conditions may call (the plugins' rule functions); by default
+    the evaluator's built-ins.
+    """
     problems: list[dict[str, Any]] = []
+    if functions is None:
+        from .expr import builtin_functions
+
+        functions = builtin_functions()
     try:
         doc = yaml.safe_load(text)
+        root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "document"
@@ -105,10 +118,15 @@ def parse_ruleset(text: str, *, known_intents: set[str] | None = None) -> RuleSe
                 _problem(problems, f"{where}.intents", f"intent {intent!r} is not one the model knows")
         routes.append(Route(str(queue), str(priority), frozenset(intents)))
 
-    rules = doc.get("rules") or []
-    if not isinstance(rules, list):
+    raw_rules = doc.get("rules") or []
+    if not isinstance(raw_rules, list):
         _problem(problems, "rules", "must be a list")
-        rules = []
+        raw_rules = []
+    found = Problems()
+    rules = compile_rules(
+        raw_rules, queues=set(queues), priorities=PRIORITIES, functions=set(functions), root=root, problems=found
+    )
+    problems.extend(found.items)
     if problems:
         raise ValidationError(f"rule set has {len(problems)} problem(s)", errors=problems)
     by_intent = {intent: route for route in routes for intent in route.intents}
@@ -124,5 +142,5 @@ def parse_ruleset(text: str, *, known_intents: set[str] | None = None) -> RuleSe
     )
 
 
-def load_ruleset_file(path: Path) -> RuleSet:
-    return parse_ruleset(Path(path).read_text())
+def load_ruleset_file(path: Path, functions: Iterable[str] | None = None) -> RuleSet:
+    return parse_ruleset(Path(path).read_text(), functions=functions)

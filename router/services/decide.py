@@ -16,7 +16,7 @@ def decide(ctx: Context, ticket: dict[str, Any]) -> dict[str, Any]:
     prediction = loaded.model.predict(ticket["text"])
     pred = prediction.to_dict()
     ruleset = ctx.ruleset()
-    routing = route(ruleset, ticket, pred)
+    routing = route(ruleset, ticket, pred, ctx.rule_functions)
     reasons = list(dict.fromkeys([*prediction.review_reasons, *routing.review_reasons]))
     decision: dict[str, Any] = {
         "intent": prediction.intent,

@@ -1,0 +1,86 @@
+"""A real `router serve` process with two gunicorn workers on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from router.auth import create_token
+from router.testing.webhooks import body_bytes, zendesk_headers
+
+from .conftest import make_env, prepare_home
+
+ROUTER = str(Path(sys.executable).parent / "router")
+pytestmark = pytest.mark.server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path, trained, database_url: str) -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    home = tmp_path / "served"
+    ctx = prepare_home(home, trained, database_url)
+    token = create_token(ctx.db, "admin")
+    ctx.db.dispose()
+    port = free_port()
+    env = {**os.environ, **make_env(home, database_url)}
+    proc = subprocess.Popen(
+        [ROUTER, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail(f"router serve did not become ready: {proc.stdout.read().decode() if proc.stdout else ''}")
+    try:
+        yield base, token
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_served_ticket_round_trip_across_workers(served) -> None:
+    base, token = served
+    auth = {"Authorization": f"Bearer {token}"}
+    ready = requests.get(f"{base}/readyz", timeout=5).json()
+    assert ready["status"] == "ready" and ready["model_version"]
+    payload = {"ticket": {"id": 77, "subject": "Where is my card?", "description": "It has been two weeks."}}
+    body = body_bytes(payload)
+    with requests.Session() as http:
+        statuses = []
+        for _ in range(6):  # retries land on both workers; one decision is stored
+            resp = http.post(f"{base}/v1/webhooks/zendesk", data=body, headers=zendesk_headers(body, "zendesk-secret"))
+            statuses.append(resp.status_code)
+        assert statuses[0] == 201 and set(statuses[1:]) == {200}
+        assert resp.json()["intent"] == "card_arrival" and resp.json()["queue"] == "cards"
+        stored = http.get(f"{base}/v1/tickets/zendesk/77", headers=auth, timeout=5).json()
+        assert len(stored["decisions"]) == 1
+        metrics = http.get(f"{base}/metrics", timeout=5).text
+    assert 'router_decisions_total{intent="card_arrival",queue="cards"} 1.0' in metrics
+    assert "router_active_model_info" in metrics
+    spec = requests.get(f"{base}/openapi.json", timeout=5).json()
+    assert "/v1/tickets" in spec["paths"] and "/v1/webhooks/{source}" in spec["paths"]
+    assert requests.get(f"{base}/docs", timeout=5).status_code == 200
