@@ -59,7 +59,7 @@ _NEGATORS = {
     "neither",
 }
 _CLAUSE_END = re.compile(r"[.,;:!?\n]|\bbut\b")
-_WINDOW = 4
+_WINDOW = 5
 _MAX_CHARS = 10_000
 
 

@@ -193,3 +193,80 @@ def db_upgrade() -> None:
     settings = load_settings()
     upgrade(settings.database_url)
     click.echo(f"database at {settings.database_url.split('@')[-1]} is up to date")
+
+
+@main.group()
+def rules() -> None:
+    """Routing rule sets."""
+
+
+def _read(path: Path) -> str:
+    if not path.is_file():
+        raise RouterError(f"no such file: {path}")
+    return path.read_text()
+
+
+@rules.command("validate")
+@click.argument("file", type=click.Path(path_type=Path))
+@handles_errors
+def rules_validate(file: Path) -> None:
+    """Check a rule set file completely: shape, expressions, queues and every example."""
+    from .services.rules import validate_text
+
+    ctx = _context()
+    ruleset = validate_text(_read(file), ctx.rule_functions, ctx.predictor())
+    examples = sum(len(r.examples) for r in ruleset.rules)
+    _emit({"valid": True, "version": ruleset.version, "rules": len(ruleset.rules), "examples": examples})
+
+
+@rules.command("dry-run")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--limit", default=1000, show_default=True, type=int, help="How many recent tickets to replay.")
+@handles_errors
+def rules_dry_run(file: Path, limit: int) -> None:
+    """Replay recent stored tickets through FILE and report the decisions that would change."""
+    from .routing.ruleset import parse_ruleset
+    from .services.rules import dry_run
+
+    ctx = _context()
+    proposed = parse_ruleset(_read(file), functions=ctx.rule_functions)
+    _emit(dry_run(ctx.db, ctx.ruleset(), proposed, ctx.rule_functions, limit))
+
+
+@rules.command("test", context_settings={"ignore_unknown_options": True})
+@click.option("--router-model", default=None, help="Model version to test (default: the active one).")
+@click.option("--router-rules", type=click.Path(path_type=Path), default=None,
+              help="Rule set file to test (default: rules/default.yaml).")
+@click.option("--contracts", type=click.Path(path_type=Path), default=None,
+              help="Contract tests directory (default: fixtures/contracts).")
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def rules_test(router_model: str | None, router_rules: Path | None, contracts: Path | None,
+               pytest_args: tuple[str, ...]) -> None:
+    """Run the rules' examples and the contract suite; prints a JSON summary, exits non-zero on failure."""
+    from .config import REPO_ROOT
+    from .testing.run import run_contracts
+
+    rules_file = router_rules or load_settings().rules_file
+    summary = run_contracts(
+        rules_file=Path(rules_file),
+        contracts=contracts or REPO_ROOT / "fixtures" / "contracts",
+        model=router_model,
+        extra_args=list(pytest_args),
+    )
+    _emit(summary)
+    sys.exit(0 if summary["passed"] else 1)
+
+
+@main.group()
+def plugins() -> None:
+    """Plugins."""
+
+
+@plugins.command("list")
+@handles_errors
+def plugins_list() -> None:
+    """Every plugin loaded, where from, with which hooks (and why one failed to load)."""
+    ctx = _context()
+    for info in ctx.plugins.infos:
+        status = f"FAILED: {info.error}" if info.error else ", ".join(info.hooks) or "no hooks"
+        click.echo(f"{info.name:<22} {info.origin}\n{'':<22} {status}")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from .config import Settings
 from .db import Database
+from .errors import ServiceUnavailable
 from .plugins import PluginHost
 from .registry.runtime import ModelRuntime
 from .registry.store import ModelStore
@@ -37,13 +38,32 @@ class Context:
                 found.setdefault(name, fn)
         return found
 
+    def file_ruleset_text(self) -> str:
+        return self.settings.rules_file.read_text()
+
     @cached_property
-    def _file_ruleset(self) -> RuleSet:
-        return load_ruleset_file(self.settings.rules_file, functions=self.rule_functions)
+    def rules(self) -> Any:
+        from .services.rules import RulesHolder
+
+        return RulesHolder(
+            self.db,
+            lambda: load_ruleset_file(self.settings.rules_file, functions=self.rule_functions),
+            lambda: self.rule_functions,
+            self.settings.model_poll_s,
+        )
 
     def ruleset(self) -> RuleSet:
-        """The rule set in force."""
-        return self._file_ruleset
+        """The rule set in force (the saved active version, or the file until one is saved)."""
+        ruleset: RuleSet = self.rules.current()
+        return ruleset
+
+    def predictor(self) -> Callable[[str], Mapping[str, Any]] | None:
+        """The active model's prediction as a dict, or None when no model is active."""
+        try:
+            model = self.runtime.current().model
+        except ServiceUnavailable:
+            return None
+        return lambda text: model.predict(text).to_dict()
 
 
 def build_context(settings: Settings) -> Context:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from flask_smorest import Api
 
-from . import errors, health, tickets, webhooks
+from ..errors import UnsupportedMediaType
+from . import errors, health, rules, tickets, webhooks
 
 
 def init_app(app: Flask) -> Api:
@@ -26,7 +27,17 @@ def init_app(app: Flask) -> Api:
             }
         },
     )
-    for module in (health, tickets, webhooks):
+    for module in (health, tickets, webhooks, rules):
         api.register_blueprint(module.blp)
     errors.init_app(app)
+
+    @app.before_request
+    def _json_only() -> None:
+        if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/v1/"):
+            if (request.content_length or 0) > 0 and request.mimetype != "application/json":
+                raise UnsupportedMediaType(
+                    f"send application/json, not {request.mimetype or 'no content type'}",
+                    errors={"Content-Type": ["must be application/json"]},
+                )
+
     return api

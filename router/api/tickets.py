@@ -36,9 +36,9 @@ class Tickets(MethodView):
 
 @blp.route("/<string:source>/<path:ticket_id>")
 class TicketDetail(MethodView):
+    @requires("viewer")
     @blp.doc(security=[{"bearer": []}])
     @blp.response(200, TicketOut)
-    @requires("viewer")
     def get(self, source: str, ticket_id: str) -> dict[str, Any]:
         """A stored ticket and every decision made on it, latest first."""
         return intake.ticket_with_decisions(ctx(), source, ticket_id)

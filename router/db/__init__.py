@@ -1,6 +1,6 @@
 """Storage: SQLAlchemy tables, engine and sessions, Alembic migrations."""
 
-from .models import ApiToken, AuditEntry, Base, Decision, ModelSlot, ModelVersion, Ticket
+from .models import ApiToken, AuditEntry, Base, Decision, ModelSlot, ModelVersion, RulesetVersion, Ticket
 from .session import Database, upgrade
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Decision",
     "ModelSlot",
     "ModelVersion",
+    "RulesetVersion",
     "Ticket",
     "upgrade",
 ]

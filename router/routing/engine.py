@@ -64,8 +64,8 @@ def _apply(rule: Rule, result: Routing) -> None:
     then = rule.then
     if "queue" in then:
         result.queue = then["queue"]
-    if "priority" in then:
-        result.priority = then["priority"]
+    if "priority" in then:  # raises, never lowers: an urgent route stays urgent
+        result.priority = raise_priority(result.priority, then["priority"])
     if "escalate" in then:
         esc = then["escalate"] if isinstance(then["escalate"], dict) else {}
         result.escalation = {

@@ -7,15 +7,22 @@ from typing import Any
 
 from ..context import Context
 from ..monitoring import metrics
+from ..registry.runtime import Loaded
 from ..routing.engine import route
+from ..routing.ruleset import RuleSet
 
 
-def decide(ctx: Context, ticket: dict[str, Any]) -> dict[str, Any]:
-    """An explained decision for ``ticket`` (a dict with at least ``text``)."""
-    loaded = ctx.runtime.current()
+def decide(
+    ctx: Context, ticket: dict[str, Any], *, ruleset: RuleSet | None = None, loaded: Loaded | None = None
+) -> dict[str, Any]:
+    """An explained decision for ``ticket`` (a dict with at least ``text``).
+
+    ``ruleset`` and ``loaded`` replace the rule set and model in force (contract tests, dry runs).
+    """
+    loaded = loaded or ctx.runtime.current()
     prediction = loaded.model.predict(ticket["text"])
     pred = prediction.to_dict()
-    ruleset = ctx.ruleset()
+    ruleset = ruleset or ctx.ruleset()
     routing = route(ruleset, ticket, pred, ctx.rule_functions)
     reasons = list(dict.fromkeys([*prediction.review_reasons, *routing.review_reasons]))
     decision: dict[str, Any] = {
@@ -34,6 +41,8 @@ def decide(ctx: Context, ticket: dict[str, Any]) -> dict[str, Any]:
         "ruleset_version": ruleset.version,
         "decided_at": datetime.now(UTC),
     }
+    if routing.notify:
+        decision["explanation"]["notify"] = routing.notify
     ctx.plugins.call_each("router_adjust_decision", decision=decision, ticket=ticket, prediction=pred)
     decision["needs_review"] = bool(decision["review_reasons"])
     return decision

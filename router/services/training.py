@@ -105,8 +105,7 @@ def evaluate_file(
     version, model = _model(ctx, version)
     texts, labels = _read_texts(data_path, text_column, label_column)
     assert labels is not None
-    proba = model.classifier.predict_proba(texts)
-    report = evaluate(labels, proba, list(model.classifier.classes_), thresholds=model.thresholds)
+    report = evaluate(labels, model.predict_proba(texts), model.classes, thresholds=model.thresholds)
     return {"model_version": version, "rows": len(texts), **report}
 
 

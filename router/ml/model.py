@@ -1,0 +1,144 @@
+"""The deployable model artefact: classifier + routing thresholds, pickled with joblib.
+
+:class:`RouterModel` turns calibrated probabilities into a routing decision: the top intent,
+its confidence, the top-3 alternatives, an explanation, and the reasons (if any) a human should
+review the ticket instead of auto-routing it.
+
+Extension point: ``novelty_detector`` is an optional learned component (anything satisfying
+:class:`NoveltyScorer`) whose score is reported as ``Prediction.novelty``; it is ``None`` until
+the novelty work adds one, and models pickled without it keep loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from router.ml.classifier import IntentClassifier
+from router.ml.thresholds import DEFAULT_AMBIGUITY_MARGIN, DEFAULT_TARGET_PRECISION, review_reasons
+
+N_ALTERNATIVES = 3
+EXPLANATION_WORDS = 5
+
+
+@runtime_checkable
+class NoveltyScorer(Protocol):
+    """What a novelty detector must offer to plug into :class:`RouterModel`."""
+
+    def score_one(self, text: str) -> float: ...
+
+    def score_batch(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One routing decision for one ticket."""
+
+    intent: str
+    confidence: float
+    alternatives: list[dict[str, Any]]  # top-3 {"intent", "confidence"}, chosen intent first
+    margin: float  # top-1 minus top-2 probability
+    review_reasons: tuple[str, ...]  # subset of ("low_confidence", "ambiguous")
+    explanation: dict[str, Any] = field(default_factory=dict)
+    threshold: float | None = None  # the cutoff the confidence was compared with
+    novelty: float | None = None
+
+    @property
+    def needs_review(self) -> bool:
+        """True when the ticket should go to a human instead of being auto-routed."""
+        return bool(self.review_reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "intent": self.intent,
+            "confidence": self.confidence,
+            "alternatives": [dict(a) for a in self.alternatives],
+            "margin": self.margin,
+            "needs_review": self.needs_review,
+            "review_reasons": list(self.review_reasons),
+            "threshold": self.threshold,
+            "explanation": self.explanation,
+            "novelty": self.novelty,
+        }
+
+
+class RouterModel:
+    """Fitted classifier plus per-intent thresholds and the ambiguity rule."""
+
+    def __init__(
+        self,
+        classifier: IntentClassifier,
+        thresholds: dict[str, float],
+        default_threshold: float,
+        ambiguity_margin: float = DEFAULT_AMBIGUITY_MARGIN,
+        target_precision: float = DEFAULT_TARGET_PRECISION,
+        novelty_detector: NoveltyScorer | None = None,
+    ) -> None:
+        self.classifier = classifier
+        self.thresholds = {str(k): float(v) for k, v in thresholds.items()}
+        self.default_threshold = float(default_threshold)
+        self.ambiguity_margin = float(ambiguity_margin)
+        self.target_precision = float(target_precision)
+        self.novelty_detector = novelty_detector
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("novelty_detector", None)  # artefacts older than the novelty component
+        self.__dict__.update(state)
+
+    @property
+    def classes(self) -> list[str]:
+        """Intent names in probability-column order."""
+        return [str(c) for c in self.classifier.classes_]
+
+    def threshold_for(self, intent: str) -> float:
+        """The confidence an ``intent`` prediction needs to be auto-routed."""
+        return self.thresholds.get(intent, self.default_threshold)
+
+    def _decide(self, proba: np.ndarray, explanation: dict[str, Any], novelty: float | None) -> Prediction:
+        classes = self.classifier.classes_
+        k = min(N_ALTERNATIVES, len(proba))
+        top = np.argpartition(-proba, k - 1)[:k]
+        top = top[np.argsort(-proba[top], kind="stable")]
+        conf = float(proba[top[0]])
+        margin = conf - float(proba[top[1]]) if k > 1 else conf
+        intent = str(classes[top[0]])
+        threshold = self.threshold_for(intent)
+        return Prediction(
+            intent=intent,
+            confidence=conf,
+            alternatives=[{"intent": str(classes[i]), "confidence": float(proba[i])} for i in top],
+            margin=margin,
+            review_reasons=review_reasons(conf, margin, threshold, self.ambiguity_margin),
+            explanation=explanation,
+            threshold=threshold,
+            novelty=novelty,
+        )
+
+    def predict(self, text: str) -> Prediction:
+        """Route one (already normalised) ticket text via the classifier's fast path."""
+        proba, explanation = self.classifier.predict_one_explained(text, EXPLANATION_WORDS)
+        novelty = None if self.novelty_detector is None else float(self.novelty_detector.score_one(text))
+        return self._decide(proba, explanation, novelty)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities, columns in :attr:`classes` order."""
+        return self.classifier.predict_proba(list(texts))
+
+    def predict_batch(self, texts: Sequence[str], explain: bool = True) -> list[Prediction]:
+        """Route many texts; probabilities are computed in one vectorised call."""
+        texts = list(texts)
+        if not texts:
+            return []
+        proba = self.predict_proba(texts)
+        novelty: list[float | None] = [None] * len(texts)
+        if self.novelty_detector is not None:
+            novelty = [float(v) for v in self.novelty_detector.score_batch(texts)]
+        out = []
+        for text, p, nov in zip(texts, proba, novelty, strict=True):
+            expl = self.classifier.explain(text, int(np.argmax(p)), EXPLANATION_WORDS) if explain else {}
+            out.append(self._decide(p, expl, nov))
+        return out

@@ -1,0 +1,136 @@
+"""Training pipeline: split, fit, choose thresholds, evaluate — one call, one artefact.
+
+The stratified hold-out split never touches the classifier: its calibration uses internal
+cross-validation inside :meth:`IntentClassifier.fit`, so the hold-out gives honest thresholds
+and metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from router.errors import TrainingDataError
+from router.ml.classifier import IntentClassifier
+from router.ml.data import fingerprint_rows
+from router.ml.evaluate import evaluate
+from router.ml.model import RouterModel
+from router.ml.thresholds import DEFAULT_AMBIGUITY_MARGIN, choose_default_threshold, choose_thresholds
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced, and how it scored on its own hold-out."""
+
+    model: RouterModel
+    metrics: dict[str, Any]  # evaluate() on the hold-out, with the chosen thresholds
+    holdout_texts: list[str]
+    holdout_labels: list[str]
+    holdout_fingerprint: str
+    params: dict[str, Any]  # the classifier's get_params(), JSON-safe
+    train_seconds: float
+
+
+def json_safe_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``get_params()`` output with tuples as lists and numpy scalars as Python numbers."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, np.generic):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def _split(
+    texts: list[str], labels: list[str], holdout_fraction: float, random_state: int | None
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    if not 0.0 < holdout_fraction < 1.0:
+        raise ValueError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
+    counts = Counter(labels)
+    n_hold = int(np.ceil(holdout_fraction * len(labels)))
+    problems: list[str] = []
+    rare = sorted(lab for lab, n in counts.items() if n < 2)
+    if rare:
+        problems.append(f"intents with a single example cannot be split: {', '.join(rare[:20])}")
+    if len(counts) < 2:
+        problems.append("need at least two different intents")
+    if n_hold < len(counts) or len(labels) - n_hold < len(counts):
+        problems.append(
+            f"{len(labels)} rows are too few for a stratified {holdout_fraction:.0%} hold-out "
+            f"over {len(counts)} intents"
+        )
+    if problems:
+        raise TrainingDataError("cannot make a hold-out split: " + "; ".join(problems), errors=problems)
+    tr_x, ho_x, tr_y, ho_y = train_test_split(
+        texts, labels, test_size=holdout_fraction, stratify=labels, random_state=random_state
+    )
+    return list(tr_x), list(ho_x), list(tr_y), list(ho_y)
+
+
+def train_model(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    target_precision: float = 0.97,
+    holdout_fraction: float = 0.15,
+    random_state: int | None = 0,
+    params: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+    ambiguity_margin: float = DEFAULT_AMBIGUITY_MARGIN,
+) -> TrainResult:
+    """Train a :class:`RouterModel` on normalised ``texts``/``labels``.
+
+    Steps: stratified hold-out split, fit :class:`IntentClassifier` (``params`` override its
+    defaults; ``random_state`` is used unless ``params`` sets one), choose per-intent thresholds
+    on the hold-out, evaluate on the hold-out.  ``progress`` receives step names.
+    """
+    say = progress or (lambda _step: None)
+    texts, labels = [str(t) for t in texts], [str(lab) for lab in labels]
+    if len(texts) != len(labels):
+        raise TrainingDataError(
+            f"got {len(texts)} texts but {len(labels)} labels", errors=["texts and labels differ in length"]
+        )
+    start = time.perf_counter()
+    say("splitting")
+    tr_x, ho_x, tr_y, ho_y = _split(texts, labels, holdout_fraction, random_state)
+
+    clf_params = {"random_state": random_state, **dict(params or {})}
+    try:
+        clf = IntentClassifier(**clf_params)
+    except TypeError as exc:
+        raise TrainingDataError(f"invalid classifier parameters: {exc}", errors=[str(exc)]) from exc
+    clf.fit(tr_x, tr_y, progress=say)
+
+    say("thresholds")
+    proba = clf.predict_proba(ho_x)
+    default = choose_default_threshold(ho_y, proba, clf.classes_, target_precision)
+    thresholds = choose_thresholds(ho_y, proba, clf.classes_, target_precision, default_threshold=default)
+
+    say("evaluating")
+    metrics = evaluate(ho_y, proba, clf.classes_, thresholds=thresholds, default_threshold=default)
+    model = RouterModel(
+        clf,
+        thresholds=thresholds,
+        default_threshold=default,
+        ambiguity_margin=ambiguity_margin,
+        target_precision=target_precision,
+    )
+    return TrainResult(
+        model=model,
+        metrics=metrics,
+        holdout_texts=ho_x,
+        holdout_labels=ho_y,
+        holdout_fingerprint=fingerprint_rows(ho_x, ho_y),
+        params=json_safe_params(clf.get_params()),
+        train_seconds=round(time.perf_counter() - start, 3),
+    )
