@@ -7,19 +7,25 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from .config import load_settings
-from .context import Context, build_context
 from .db import upgrade
 from .errors import RouterError
+
+if TYPE_CHECKING:
+    from .context import Context
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _context() -> Context:
+    # Imported here: `router serve` must not load prometheus_client before it sets up
+    # multi-process metrics for the workers.
+    from .context import build_context
+
     settings = load_settings()
     upgrade(settings.database_url)
     return build_context(settings)

@@ -32,6 +32,14 @@ def _child_exit(_server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+def _post_worker_init(worker: Any) -> None:
+    """Load and warm the active model before the worker takes its first request."""
+    try:
+        worker.wsgi.extensions["router"].runtime.refresh()
+    except Exception:  # the worker still serves; /readyz reports what is missing
+        worker.log.exception("could not load the active model at start")
+
+
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
     metrics_dir = settings.home / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -54,6 +62,7 @@ def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
             "keepalive": 5,
             "accesslog": None,
             "child_exit": _child_exit,
+        "post_worker_init": _post_worker_init,
             "loglevel": "warning",
         }
     ).run()

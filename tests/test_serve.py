@@ -37,10 +37,11 @@ def served(tmp_path: Path, trained, database_url: str) -> Iterator[tuple[str, st
     ctx.db.dispose()
     port = free_port()
     env = {**os.environ, **make_env(home, database_url)}
+    log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
         [ROUTER, "serve", "--port", str(port), "--workers", "2"],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -50,16 +51,20 @@ def served(tmp_path: Path, trained, database_url: str) -> Iterator[tuple[str, st
         try:
             if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
                 break
-        except requests.ConnectionError:
-            time.sleep(0.2)
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
     else:
         os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail(f"router serve did not become ready: {proc.stdout.read().decode() if proc.stdout else ''}")
+        proc.wait(timeout=30)
+        log.close()
+        pytest.fail(f"router serve did not become ready:\n{(tmp_path / 'serve.log').read_text()[-3000:]}")
     try:
         yield base, token
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+        log.close()
 
 
 def test_served_ticket_round_trip_across_workers(served) -> None:

@@ -67,8 +67,9 @@ class ModelRuntime:
             if self._current is None or self._current.version != version:
                 model = self._load(version)
                 if model is not None:
+                    if self._current is not None:
+                        metrics.ACTIVE_MODEL.labels(version=self._current.version).set(0)
                     self._current = Loaded(version, model)
-                    metrics.ACTIVE_MODEL.clear()
                     metrics.ACTIVE_MODEL.labels(version=version).set(1)
             return self._current
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .contracts import Decision, DecisionValue, RouterHarness, explain_decision
+if TYPE_CHECKING:
+    from .contracts import RouterHarness
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,6 +29,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _harness(config: pytest.Config) -> RouterHarness:
     harness: RouterHarness | None = getattr(config, "_router_harness", None)
     if harness is None:
+        from .contracts import RouterHarness
+
         harness = RouterHarness(
             home=config.getoption("--router-home"),
             model=config.getoption("--router-model"),
@@ -44,9 +47,13 @@ def router(request: pytest.FixtureRequest) -> Iterator[RouterHarness]:
 
 
 def pytest_assertrepr_compare(config: pytest.Config, op: str, left: Any, right: Any) -> list[str] | None:
+    if not hasattr(config, "_router_harness"):
+        return None  # no decision was made in this session: nothing to explain
+    from .contracts import Decision, DecisionFlag, DecisionNumber, DecisionValue, explain_decision
+
     decision = None
     for side in (left, right):
-        if isinstance(side, DecisionValue | Decision):
+        if isinstance(side, DecisionValue | DecisionNumber | DecisionFlag | Decision):
             decision = side if isinstance(side, Decision) else side.decision
             break
     if decision is None:
