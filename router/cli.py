@@ -260,7 +260,7 @@ def rules_test(router_model: str | None, router_rules: Path | None, contracts: P
         extra_args=list(pytest_args),
     )
     _emit(summary)
-    sys.exit(0 if summary["passed"] else 1)
+    sys.exit(0 if summary["ok"] else 1)
 
 
 @main.group()

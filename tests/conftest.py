@@ -19,6 +19,8 @@ from router.context import Context, build_context
 from router.db import upgrade
 from router.registry import versions
 
+pytest_plugins = ["pytester"]
+
 PG_ADMIN_URL = os.environ.get("ROUTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 BANKING = REPO_ROOT / "fixtures" / "banking77"
 

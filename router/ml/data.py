@@ -73,9 +73,7 @@ def _read_rows(path: Path, text_column: str, label_column: str) -> list[tuple[in
                     f"it has: {', '.join(header) if header else '(no header row)'}",
                     errors=[{"problem": "missing_columns", "missing": missing, "found": list(header)}],
                 )
-            return [
-                (reader.line_num, row.get(text_column) or "", row.get(label_column) or "") for row in reader
-            ]
+            return [(reader.line_num, row.get(text_column) or "", row.get(label_column) or "") for row in reader]
         except (UnicodeDecodeError, csv.Error) as exc:
             raise TrainingDataError(
                 f"training file {path.name} is not valid UTF-8 CSV: {exc}",
@@ -90,30 +88,36 @@ def validate_rows(
     problems: list[dict[str, Any]] = []
     empty_text = [ln for ln, t in zip(lines, texts, strict=True) if not t]
     if empty_text:
-        problems.append({
-            "problem": "empty_text",
-            "message": f"{len(empty_text)} row(s) have an empty text (after normalisation)",
-            "lines": empty_text[:MAX_LISTED],
-            "count": len(empty_text),
-        })
+        problems.append(
+            {
+                "problem": "empty_text",
+                "message": f"{len(empty_text)} row(s) have an empty text (after normalisation)",
+                "lines": empty_text[:MAX_LISTED],
+                "count": len(empty_text),
+            }
+        )
     empty_label = [ln for ln, lab in zip(lines, labels, strict=True) if not lab]
     if empty_label:
-        problems.append({
-            "problem": "empty_label",
-            "message": f"{len(empty_label)} row(s) have an empty label",
-            "lines": empty_label[:MAX_LISTED],
-            "count": len(empty_label),
-        })
+        problems.append(
+            {
+                "problem": "empty_label",
+                "message": f"{len(empty_label)} row(s) have an empty label",
+                "lines": empty_label[:MAX_LISTED],
+                "count": len(empty_label),
+            }
+        )
     counts = Counter(lab for lab in labels if lab)
     rare = {lab: n for lab, n in sorted(counts.items()) if n < min_examples}
     if rare:
-        problems.append({
-            "problem": "too_few_examples",
-            "message": f"{len(rare)} label(s) have fewer than {min_examples} examples: "
-            + ", ".join(f"{lab} ({n})" for lab, n in rare.items()),
-            "labels": rare,
-            "min_examples": min_examples,
-        })
+        problems.append(
+            {
+                "problem": "too_few_examples",
+                "message": f"{len(rare)} label(s) have fewer than {min_examples} examples: "
+                + ", ".join(f"{lab} ({n})" for lab, n in rare.items()),
+                "labels": rare,
+                "min_examples": min_examples,
+            }
+        )
     if len(counts) == 1:
         problems.append({"problem": "single_label", "message": "need at least two different labels"})
     by_text: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
@@ -126,13 +130,17 @@ def validate_rows(
         if len(labs) > 1
     ]
     if conflicts:
-        problems.append({
-            "problem": "conflicting_labels",
-            "message": f"{len(conflicts)} identical text(s) carry different labels, e.g. "
-            + repr(conflicts[0]["text"]) + " -> " + ", ".join(conflicts[0]["labels"]),
-            "conflicts": conflicts[:MAX_LISTED],
-            "count": len(conflicts),
-        })
+        problems.append(
+            {
+                "problem": "conflicting_labels",
+                "message": f"{len(conflicts)} identical text(s) carry different labels, e.g. "
+                + repr(conflicts[0]["text"])
+                + " -> "
+                + ", ".join(conflicts[0]["labels"]),
+                "conflicts": conflicts[:MAX_LISTED],
+                "count": len(conflicts),
+            }
+        )
     return problems
 
 

@@ -16,8 +16,9 @@ from sklearn.metrics import precision_recall_fscore_support
 PRECISION_LEVELS: tuple[float, ...] = (0.95, 0.97, 0.99)
 
 
-def expected_calibration_error(conf: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray,
-                               n_bins: int = 15) -> float:
+def expected_calibration_error(
+    conf: Sequence[float] | np.ndarray, correct: Sequence[bool] | np.ndarray, n_bins: int = 15
+) -> float:
     """ECE with ``n_bins`` equal-width bins over the top-class confidence.
 
     Bin ``i`` holds confidences in ``(i/n_bins, (i+1)/n_bins]`` (0 goes to the first bin); the
@@ -59,8 +60,9 @@ def global_cutoff(conf: np.ndarray, correct: np.ndarray, target: float) -> tuple
     return float(c_sorted[last]), (last + 1) / n
 
 
-def coverage_at_precision(conf: np.ndarray, correct: np.ndarray,
-                          levels: Sequence[float] = PRECISION_LEVELS) -> dict[str, float]:
+def coverage_at_precision(
+    conf: np.ndarray, correct: np.ndarray, levels: Sequence[float] = PRECISION_LEVELS
+) -> dict[str, float]:
     """Max share of tickets auto-routable with one global cutoff keeping precision ``>= p``."""
     return {f"{p:.2f}": float(global_cutoff(conf, correct, p)[1]) for p in levels}
 

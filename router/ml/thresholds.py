@@ -48,7 +48,9 @@ def _prepare(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str]) -
 
 
 def choose_default_threshold(
-    y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str],
+    y_true: Sequence[str],
+    proba: np.ndarray,
+    classes: Sequence[str],
     target_precision: float = DEFAULT_TARGET_PRECISION,
 ) -> float:
     """Lowest global cutoff with precision ``>= target`` on the held-out set (``1.0`` if none)."""

@@ -37,7 +37,19 @@ def _harness(config: pytest.Config) -> RouterHarness:
             rules_file=config.getoption("--router-rules"),
         )
         config._router_harness = harness  # type: ignore[attr-defined]
+        _show_whole_explanations(config)
     return harness
+
+
+def _show_whole_explanations(config: pytest.Config) -> None:
+    """A decision's explanation is the point of a failing contract: don't cut it at 8 lines,
+    unless the project configured its own truncation limits."""
+    cache = getattr(config, "_inicache", None)
+    if not isinstance(cache, dict):
+        return
+    for name in ("truncation_limit_lines", "truncation_limit_chars"):
+        if config.getini(name) is None:
+            cache[name] = 0
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,8 @@ def run_contracts(*, rules_file: Path, contracts: Path, model: str | None, extra
         rules_dir.mkdir()
         shutil.copy(rules_file, rules_dir / Path(rules_file).name)
         args = [str(rules_dir), "-q", "-p", "no:cacheprovider", f"--router-rules={rules_file}",
-                f"--rootdir={tmp}", "-o", "addopts=", "-o", "filterwarnings="]
+                f"--rootdir={tmp}", "-o", "addopts=", "-o", "filterwarnings=",
+                "-o", "truncation_limit_lines=0", "-o", "truncation_limit_chars=0"]
         if contracts.is_dir():
             args.insert(1, str(contracts))
         if model:
@@ -44,7 +45,7 @@ def run_contracts(*, rules_file: Path, contracts: Path, model: str | None, extra
         summary = _Summary()
         code = pytest.main([*args, *extra_args], plugins=[summary])
     return {
-        "passed": int(code) == 0,
+        "ok": int(code) == 0,
         "exit_code": int(code),
         "rules_file": str(rules_file),
         "model": model or "active",
