@@ -152,7 +152,10 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         if self.linear_model == "svm":
             return LinearSVC(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
         if self.linear_model == "logreg":
-            return LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
+            # newton-cg: scikit-learn 1.6's lbfgs call trips a SciPy 1.17 DeprecationWarning.
+            return LogisticRegression(
+                C=self.C, solver="newton-cg", max_iter=self.max_iter, random_state=self.random_state
+            )
         raise ValueError(f"linear_model must be 'svm' or 'logreg', got {self.linear_model!r}")
 
     def _fit_blocks(self, texts: list[str]) -> tuple[list[tuple[str, TfidfVectorizer, float]], sp.csr_matrix]:
