@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -33,18 +34,43 @@ def _postgres_up() -> bool:
         return False
 
 
+def _model_cache_key() -> str:
+    """Changes whenever the code or data that make the default model change."""
+    import sklearn
+
+    digest = hashlib.sha256(sklearn.__version__.encode())
+    for path in sorted([*(REPO_ROOT / "router" / "ml").glob("*.py"), REPO_ROOT / "router/services/training.py",
+                        REPO_ROOT / "router/registry/store.py", BANKING / "train.csv"]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The default model trained once on BANKING77; returns (models dir, version)."""
-    home = tmp_path_factory.mktemp("trained")
-    settings = load_settings({"ROUTER_HOME": str(home)})
-    upgrade(settings.database_url)
-    ctx = build_context(settings)
-    from router.services.training import train
+    """The default model trained on BANKING77; returns (models dir, version).
 
-    result = train(ctx, BANKING / "train.csv")
-    ctx.db.dispose()
-    return settings.models_dir, result["version"]
+    Trained once per change of the model code or data and kept in `.cache/test-models/`, so
+    repeated runs on one machine skip the half-minute of training.
+    """
+    cache = REPO_ROOT / ".cache" / "test-models" / _model_cache_key()
+    marker = cache / "VERSION"
+    if not marker.is_file():
+        home = tmp_path_factory.mktemp("trained")
+        settings = load_settings({"ROUTER_HOME": str(home)})
+        upgrade(settings.database_url)
+        ctx = build_context(settings)
+        from router.services.training import train
+
+        result = train(ctx, BANKING / "train.csv")
+        ctx.db.dispose()
+        tmp = cache.with_name(cache.name + f".tmp-{os.getpid()}")
+        shutil.copytree(settings.models_dir, tmp / "models")
+        (tmp / "VERSION").write_text(result["version"])
+        try:
+            tmp.rename(cache)
+        except OSError:  # another run stored it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return cache / "models", marker.read_text().strip()
 
 
 @pytest.fixture

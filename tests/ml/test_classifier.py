@@ -106,7 +106,7 @@ def test_fast_path_equals_predict_proba(small_clf: IntentClassifier, small_test)
 
 
 def test_explanation_uses_the_tickets_own_words(small_clf: IntentClassifier, small_test) -> None:
-    for text in small_test[0][:100] + ["My CARD was Stolen yesterday!"]:
+    for text in [*small_test[0][:100], "My CARD was Stolen yesterday!"]:
         proba = small_clf.predict_proba_one(text)
         expl = small_clf.explain(text, int(proba.argmax()), k=5)
         assert set(expl) == {"toward", "against", "reference"}
