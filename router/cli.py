@@ -87,10 +87,14 @@ def serve(host: str, port: int, workers: int) -> None:
 @click.option("--label-column", default="category", show_default=True, help="Column holding the intent.")
 @click.option("--activate", is_flag=True, help="Make the new version active.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when a model is already active.")
+@click.option("--from-feedback", is_flag=True, help="Add reviewed labels (never held out); report conflicts.")
 @handles_errors
-def train(data_path: Path | None, text_column: str, label_column: str, activate: bool, if_empty: bool) -> None:
+def train(
+    data_path: Path | None, text_column: str, label_column: str, activate: bool, if_empty: bool, from_feedback: bool
+) -> None:
     """Validate training data, fit a model and register it as a new version."""
     from .registry.versions import active_version
+    from .review.feedback import collect
     from .services.training import train as train_service
 
     ctx = _context()
@@ -104,6 +108,7 @@ def train(data_path: Path | None, text_column: str, label_column: str, activate:
         label_column=label_column,
         activate=activate,
         progress=_progress,
+        feedback=collect(ctx) if from_feedback else None,
     )
     _emit(result)
 
@@ -157,16 +162,128 @@ def models_list() -> None:
         )
 
 
+def _promote(version: str, target: str, reason: str, force: bool, percent: float | None = None) -> None:
+    from .services.lifecycle import promote
+
+    result = promote(_context(), version, target, actor="cli", reason=reason, percent=percent, force=force)
+    for gate in result["gate_report"]["gates"]:
+        click.echo(f"{'PASS' if gate['passed'] else 'FAIL'} {gate['name']:<10} {gate['summary']}", err=True)
+    _emit({k: result[k] for k in ("version", "state", "slots")})
+
+
+_reason = click.option("--reason", default="", help="Why, for the audit log (required with --force).")
+_force = click.option("--force", is_flag=True, help="Override failing gates; audited.")
+
+
+@models.command("shadow")
+@click.argument("version")
+@_reason
+@_force
+@handles_errors
+def models_shadow(version: str, reason: str, force: bool) -> None:
+    """Gate VERSION, then let it score every ticket beside the active model."""
+    _promote(version, "shadow", reason, force)
+
+
+@models.command("canary")
+@click.argument("version")
+@click.option("--percent", required=True, type=float, help="Share of tickets it decides (0-100).")
+@_reason
+@_force
+@handles_errors
+def models_canary(version: str, percent: float, reason: str, force: bool) -> None:
+    """Gate VERSION, then let it decide PERCENT % of tickets (by ticket id hash)."""
+    _promote(version, "canary", reason, force, percent)
+
+
 @models.command("activate")
 @click.argument("version")
-@click.option("--reason", default="", help="Why, for the audit log.")
+@_reason
+@_force
 @handles_errors
-def models_activate(version: str, reason: str) -> None:
-    """Make VERSION the active model (every worker follows within seconds)."""
-    from .registry.versions import activate
+def models_activate(version: str, reason: str, force: bool) -> None:
+    """Gate VERSION, then make it active (every worker follows within 2 s)."""
+    _promote(version, "active", reason, force)
+
+
+@models.command("rollback")
+@_reason
+@handles_errors
+def models_rollback(reason: str) -> None:
+    """Back to the version that was active before."""
+    from .services.lifecycle import rollback
+
+    _emit(rollback(_context(), actor="cli", reason=reason))
+
+
+@models.command("retire")
+@click.argument("version")
+@_reason
+@handles_errors
+def models_retire(version: str, reason: str) -> None:
+    """Take a shadow or canary version out of service."""
+    from .services.lifecycle import retire
+
+    _emit(retire(_context(), version, actor="cli", reason=reason))
+
+
+@models.command("show")
+@click.argument("version")
+@handles_errors
+def models_show(version: str) -> None:
+    """A version's state, live statistics and latest gate report, as JSON."""
+    from .services.lifecycle import describe, gate_reports
 
     ctx = _context()
-    _emit(activate(ctx.db, ctx.store, version, actor="cli", reason=reason))
+    info = describe(ctx, version)
+    info.pop("card")
+    _emit({**info, "gate_reports": gate_reports(ctx, version)[:1]})
+
+
+@models.command("audit")
+@click.option("--limit", default=50, show_default=True, type=int, help="How many entries.")
+@handles_errors
+def models_audit(limit: int) -> None:
+    """Model changes, newest first: time, actor, action, version, reason."""
+    from .services.lifecycle import audit_log
+
+    for e in audit_log(_context(), limit):
+        click.echo(f"{e['at']:%Y-%m-%d %H:%M:%S}  {e['actor']:<10} {e['action']:<22} {e['target']}  {e['reason']}")
+
+
+@models.command("lineage")
+@click.argument("version")
+@handles_errors
+def models_lineage(version: str) -> None:
+    """The chain of parents of VERSION with data fingerprints, code versions and gates."""
+    from .services.lifecycle import lineage
+
+    for step in lineage(_context(), version):
+        gates = ", ".join(f"{g['target']}:{'pass' if g['passed'] else 'FORCED' if g['forced'] else 'fail'}"
+                          for g in step["gates"]) or "no gates run"
+        click.echo(f"{step['version']}  data={str(step['training_data'])[:12]}  holdout={str(step['holdout'])[:12]}"
+                   f"  feedback={str(step['feedback'])[:12]}  code={str(step['code_version'])[:10]}  {gates}")
+
+
+@models.command("watch")
+@handles_errors
+def models_watch() -> None:
+    """Check the guardrails of versions in their watch window now; roll back on a breach."""
+    from .services.lifecycle import watch
+
+    _emit({"breaches": watch(_context())})
+
+
+@models.command("upload")
+@click.option("--artefact", required=True, type=click.Path(path_type=Path), help="model.joblib")
+@click.option("--card", required=True, type=click.Path(path_type=Path), help="card.json")
+@handles_errors
+def models_upload(artefact: Path, card: Path) -> None:
+    """Register an artefact produced elsewhere as a candidate, after it loads in a separate process."""
+    from .services.lifecycle import upload
+
+    with artefact.open("rb") as fh:
+        _emit(upload(_context(), fh, json.loads(card.read_text()), actor="cli"))
 
 
 @main.group()
@@ -276,3 +393,6 @@ def plugins_list() -> None:
     for info in ctx.plugins.infos:
         status = f"FAILED: {info.error}" if info.error else ", ".join(info.hooks) or "no hooks"
         click.echo(f"{info.name:<22} {info.origin}\n{'':<22} {status}")
+
+
+from . import cli_review  # noqa: E402,F401 - attaches `router review`

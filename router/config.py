@@ -50,6 +50,18 @@ class Settings:
     log_level: str = "INFO"
     plugin_dirs: tuple[Path, ...] = ()
     plugin_config: Path | None = None
+    contracts_dir: Path = REPO_ROOT / "fixtures" / "contracts"
+    smoke_file: Path = REPO_ROOT / "fixtures" / "smoke" / "tickets.csv"
+    gate_latency_ms: float = 50.0
+    gate_margin_points: float = 0.5
+    gate_recall_drop_points: float = 5.0
+    watch_minutes: float = 60.0
+    watch_tickets: int = 500
+    watch_min_tickets: int = 50
+    guard_low_confidence_points: float = 10.0
+    guard_mean_confidence_drop: float = 0.05
+    guard_override_points: float = 10.0
+    guard_error_points: float = 2.0
 
     @property
     def models_dir(self) -> Path:
@@ -111,4 +123,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("ROUTER_LOG_LEVEL", "INFO"),
         plugin_dirs=plugin_dirs,
         plugin_config=Path(plugin_config),
+        contracts_dir=Path(env.get("ROUTER_CONTRACTS_DIR") or REPO_ROOT / "fixtures" / "contracts"),
+        smoke_file=Path(env.get("ROUTER_SMOKE_FILE") or REPO_ROOT / "fixtures" / "smoke" / "tickets.csv"),
+        gate_latency_ms=_float(env, "ROUTER_GATE_LATENCY_MS", 50.0),
+        gate_margin_points=_float(env, "ROUTER_GATE_MARGIN_POINTS", 0.5),
+        gate_recall_drop_points=_float(env, "ROUTER_GATE_RECALL_DROP_POINTS", 5.0),
+        watch_minutes=_float(env, "ROUTER_WATCH_MINUTES", 60.0),
+        watch_tickets=_int(env, "ROUTER_WATCH_TICKETS", 500),
+        watch_min_tickets=_int(env, "ROUTER_WATCH_MIN_TICKETS", 50),
+        guard_low_confidence_points=_float(env, "ROUTER_GUARD_LOW_CONFIDENCE_POINTS", 10.0),
+        guard_mean_confidence_drop=_float(env, "ROUTER_GUARD_MEAN_CONFIDENCE_DROP", 0.05),
+        guard_override_points=_float(env, "ROUTER_GUARD_OVERRIDE_POINTS", 10.0),
+        guard_error_points=_float(env, "ROUTER_GUARD_ERROR_POINTS", 2.0),
     )

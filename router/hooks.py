@@ -63,3 +63,25 @@ def router_on_escalation(decision: dict[str, Any], ticket: dict[str, Any]) -> No
 @hookspec
 def router_on_review_request(decision: dict[str, Any], ticket: dict[str, Any]) -> None:
     """React to a decision that needs a person, after it is committed."""
+
+
+@hookspec
+def router_alert(alert: dict[str, Any]) -> None:
+    """Tell the maintainers something moved: ``alert`` has ``key`` (stable, for de-duplication),
+    ``severity`` (info, warning, critical), ``title``, ``message`` and optional ``figures``.
+
+    Notifier plugins implement this; every implementation is called.
+    """
+
+
+@hookspec
+def router_on_review_outcome(outcome: dict[str, Any], ticket: dict[str, Any]) -> None:
+    """React to a reviewer's correction, after the label is committed (e.g. write the queue back).
+
+    Called once per committed label whose intent or queue differs from the model's decision; not
+    ``firstresult``: every plugin is called. ``outcome`` is the label (``reviewer``, ``intent``,
+    ``queue``, ``note``, ``model_intent``, ``model_queue``, ``model_version``, ``overridden``,
+    ``corrected``) with ``item_id``, ``item_status`` (``resolved``, or ``open`` while an item still
+    waits for more reviewers), ``labels_needed``, ``labels_count``, ``decision_id``, ``revision`` and
+    ``ticket`` (``source``, ``id``); ``ticket`` is the stored ticket (subject, body, text, requester, ...).
+    """

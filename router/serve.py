@@ -34,10 +34,14 @@ def _child_exit(_server: Any, worker: Any) -> None:
 
 def _post_worker_init(worker: Any) -> None:
     """Load and warm the active model before the worker takes its first request."""
+    context = worker.wsgi.extensions["router"]
     try:
-        worker.wsgi.extensions["router"].runtime.refresh()
+        context.runtime.refresh()
     except Exception:  # the worker still serves; /readyz reports what is missing
         worker.log.exception("could not load the active model at start")
+    from .services.lifecycle import Watcher
+
+    Watcher(context, interval_s=float(os.environ.get("ROUTER_WATCH_INTERVAL_S", "30"))).start()
 
 
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:

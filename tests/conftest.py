@@ -19,6 +19,7 @@ from router.config import REPO_ROOT, load_settings
 from router.context import Context, build_context
 from router.db import upgrade
 from router.registry import versions
+from router.services.lifecycle import activate_ungated
 
 pytest_plugins = ["pytester"]
 
@@ -123,7 +124,7 @@ def prepare_home(home: Path, trained: tuple[Path, str], database_url: str | None
     upgrade(settings.database_url)
     ctx = build_context(settings)
     versions.register(ctx.db, ctx.store.card(version))
-    versions.activate(ctx.db, ctx.store, version, actor="test")
+    activate_ungated(ctx.db, version, actor="test")
     return ctx
 
 

@@ -6,7 +6,7 @@ from flask import Flask, request
 from flask_smorest import Api
 
 from ..errors import UnsupportedMediaType
-from . import errors, health, rules, tickets, webhooks
+from . import errors, health, models, review, rules, tickets, webhooks
 
 
 def init_app(app: Flask) -> Api:
@@ -27,13 +27,15 @@ def init_app(app: Flask) -> Api:
             }
         },
     )
-    for module in (health, tickets, webhooks, rules):
+    for module in (health, tickets, webhooks, rules, models, review):
         api.register_blueprint(module.blp)
     errors.init_app(app)
 
     @app.before_request
     def _json_only() -> None:
         if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/v1/"):
+            if request.path == "/v1/models" and request.mimetype == "multipart/form-data":
+                return
             if (request.content_length or 0) > 0 and request.mimetype != "application/json":
                 raise UnsupportedMediaType(
                     f"send application/json, not {request.mimetype or 'no content type'}",

@@ -1,7 +1,7 @@
 """Storage: SQLAlchemy tables, engine and sessions, Alembic migrations."""
 
-from .models import ApiToken, AuditEntry, Base, Decision, ModelSlot, ModelVersion, RulesetVersion, Ticket
 from . import lifecycle, monitoring, review  # noqa: F401 - their tables join Base.metadata
+from .models import ApiToken, AuditEntry, Base, Decision, ModelSlot, ModelVersion, RulesetVersion, Ticket
 from .session import Database, upgrade
 
 __all__ = [

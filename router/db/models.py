@@ -131,6 +131,9 @@ class ModelSlot(Base):
     version: Mapped[str] = mapped_column(ForeignKey("model_versions.version"))
     percent: Mapped[float | None] = mapped_column(Float, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the watch window: decisions after this id, compared with the version it replaced
+    since_decision_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    previous_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ApiToken(Base):

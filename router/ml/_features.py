@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
 #: Word tokens: runs of word characters, plus a few punctuation marks that carry meaning
 #: in support tickets ("?" for questions, currency signs).
@@ -190,3 +191,25 @@ def tfidf_values(
     norms = np.sqrt(np.bincount(blk, weights=val * val, minlength=len(block_weight)))
     scale = np.divide(block_weight, norms, out=np.zeros_like(norms), where=norms > 0)
     return cols, val * scale[blk], inverse, counts
+
+
+def sparse_dot(Xm: sp.csr_matrix, coef: np.ndarray, chunk_rows: int = 256) -> np.ndarray:
+    """``Xm @ coef`` accumulated in float64 without up-casting the whole (float32) ``coef``.
+
+    scipy would convert the full coefficient matrix to float64 on every call (tens of MB,
+    milliseconds even for one row); gathering only the rows each chunk needs is cheaper and
+    matches the one-text fast path's arithmetic.
+    """
+    n = Xm.shape[0]
+    out = np.zeros((n, coef.shape[1]), dtype=np.float64)
+    for start in range(0, n, chunk_rows):
+        sub = Xm[start : start + chunk_rows]
+        if sub.nnz == 0:
+            continue
+        contrib = np.empty((sub.nnz + 1, coef.shape[1]), dtype=np.float64)
+        np.multiply(coef[sub.indices], sub.data[:, None], out=contrib[:-1])
+        contrib[-1] = 0.0
+        sums = np.add.reduceat(contrib, sub.indptr[:-1], axis=0)
+        sums[np.diff(sub.indptr) == 0] = 0.0
+        out[start : start + sub.shape[0]] = sums
+    return out

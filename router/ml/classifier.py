@@ -4,6 +4,8 @@ Why this shape:
 
 * Linear on sparse TF-IDF is accurate on short support queries, trains in seconds on CPU and is
   *explainable*: every score is a sum of per-n-gram contributions we can map back to words.
+  The scores are LinearSVC's plus a small multiple of a multinomial naive-Bayes log-likelihood
+  on the same features (still linear; +0.5 accuracy points on BANKING77).
 * Probabilities are calibrated by **temperature scaling** of the linear decision function:
   ``p = softmax(scores / T)``.  ``T`` is fitted (minimum log-loss) on out-of-fold scores from an
   internal stratified K-fold inside :meth:`IntentClassifier.fit`, so callers keep their own
@@ -37,6 +39,7 @@ from router.ml._features import (
     PairAnalyzer,
     analyse_one,
     char_wb_columns,
+    sparse_dot,
     tfidf_values,
 )
 
@@ -110,6 +113,14 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    def __sklearn_tags__(self) -> Any:
+        """Declare the input as a 1-D collection of strings (scikit-learn estimator tags)."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
+
     # ------------------------------------------------------------------ building blocks
     def _make_vectorizers(self) -> list[tuple[str, TfidfVectorizer, float]]:
         blocks: list[tuple[str, TfidfVectorizer, float]] = [
@@ -180,14 +191,14 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
             parts.append(mats * weight if weight != 1.0 else mats)
         return sp.hstack(parts, format="csr")
 
-    def _fit_linear(
-        self, Xm: sp.csr_matrix, y: np.ndarray
-    ) -> tuple[LinearSVC | LogisticRegression, MultinomialNB | None, np.ndarray, np.ndarray]:
-        """Fit the linear model (and the NB term) and return one combined ``(coef, intercept)``.
+    def _fit_linear(self, Xm: sp.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fit the linear model (and the NB term); return ``(classes, coef, intercept)`` combined.
 
-        ``coef`` is ``(n_classes, n_features)`` even for a binary problem (class 0 then scores
-        0 from the linear model).  Adding ``nb_weight`` times the multinomial-NB joint
-        log-likelihood keeps the model linear, so the fast path and explanations still work.
+        ``coef`` is ``(n_features, n_classes)``, C-contiguous, even for a binary problem (class 0
+        then scores 0 from the linear model).  Only the combined arrays are kept, not the
+        fitted scikit-learn estimators (they would triple the artefact's size).  Adding
+        ``nb_weight`` times the multinomial-NB joint log-likelihood keeps the model linear, so
+        the fast path and explanations still work.
         """
         model = self._make_model()
         model.fit(Xm, y)
@@ -196,26 +207,20 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         if coef.shape[0] == 1:
             coef = np.vstack([np.zeros_like(coef), coef])
             intercept = np.concatenate([[0.0], intercept])
-        nb = None
         if self.nb_weight:
             nb = MultinomialNB(alpha=self.nb_alpha)
             nb.fit(Xm, y)
-            coef = coef + self.nb_weight * nb.feature_log_prob_
+            coef += self.nb_weight * nb.feature_log_prob_
             intercept = intercept + self.nb_weight * nb.class_log_prior_
-        return model, nb, coef, intercept
-
-    @staticmethod
-    def _scores(coef: np.ndarray, intercept: np.ndarray, Xm: sp.csr_matrix) -> np.ndarray:
-        """Combined raw scores ``(n, n_classes)``."""
-        return np.asarray(Xm @ coef.T) + intercept
+        return model.classes_, np.ascontiguousarray(coef.T), intercept
 
     def _oof_fold(self, texts: list[str], y: np.ndarray, train: np.ndarray, val: np.ndarray) -> np.ndarray:
         blocks, Xm = self._fit_blocks([texts[i] for i in train])
-        model, _, coef, intercept = self._fit_linear(Xm, y[train])
-        scores = self._scores(coef, intercept, self._transform(blocks, [texts[i] for i in val]))
+        classes, coef, intercept = self._fit_linear(Xm, y[train])
+        scores = np.asarray(self._transform(blocks, [texts[i] for i in val]) @ coef) + intercept
         # A fold may miss a class; map its columns back into the global class order.
         full = np.full((len(val), len(self.classes_)), -1e3)
-        full[:, np.searchsorted(self.classes_, model.classes_)] = scores
+        full[:, np.searchsorted(self.classes_, classes)] = scores
         return full
 
     # ------------------------------------------------------------------ fit
@@ -249,9 +254,9 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         say("vectorising")
         self.vectorizers_, Xm = self._fit_blocks(texts)
         say("fitting")
-        self.model_, self.nb_, self.coef_, self.intercept_ = self._fit_linear(Xm, y_arr)
+        _, coef, intercept = self._fit_linear(Xm, y_arr)
         say("compiling")
-        self._compile_fast_path(texts)
+        self._compile_fast_path(texts, coef, intercept)
         return self
 
     @staticmethod
@@ -265,8 +270,13 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         res = minimize_scalar(nll, bounds=(np.log(1e-3), np.log(1e3)), method="bounded")
         return float(np.exp(res.x))
 
-    def _compile_fast_path(self, texts: list[str]) -> None:
-        """Precompute vocabularies, idf and temperature-scaled coefficients for one-text scoring."""
+    def _compile_fast_path(self, texts: list[str], coef: np.ndarray, intercept: np.ndarray) -> None:
+        """Precompute vocabularies, idf and temperature-scaled coefficients for one-text scoring.
+
+        The coefficients are stored once, as float32 ``(n_features, n_classes)`` divided by the
+        temperature, and used by *both* the batch and the fast path (float32 halves memory; the
+        rounding is ~1e-7 relative, irrelevant for routing).
+        """
         blocks: list[FastVocab] = []
         idf_parts, block_of, weights = [], [], []
         offset = 0
@@ -287,27 +297,30 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
             block_of.append(np.full(n, b, dtype=np.intp))
             weights.append(weight)
             offset += n
-        coef, intercept = self.coef_, self.intercept_
+            vec.stop_words_ = None  # terms cut by min_df: only needed for introspection, can be huge
         self.fast_blocks_ = blocks
         self.fast_idf_ = np.concatenate(idf_parts)
         self.fast_block_of_ = np.concatenate(block_of)
         self.fast_block_weight_ = np.asarray(weights, dtype=np.float64)
-        self.fast_coef_ = np.ascontiguousarray(coef.T / self.temperature_)  # (n_features, n_classes)
+        self.fast_coef_ = np.ascontiguousarray(coef / self.temperature_, dtype=np.float32)
         self.fast_intercept_ = intercept / self.temperature_
 
     # ------------------------------------------------------------------ batch inference
     def decision_function(self, X: Sequence[str]) -> np.ndarray:
         """Raw (uncalibrated) linear scores ``(n, n_classes)``; for a binary problem the 1-D
         score of ``classes_[1]`` minus ``classes_[0]``, as scikit-learn does."""
-        check_is_fitted(self, "coef_")
-        scores = self._scores(self.coef_, self.intercept_, self._transform(self.vectorizers_, _as_texts(X)))
+        scores = self._logits(X) * self.temperature_
         return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
 
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities ``softmax(scores / T)``, columns in ``classes_`` order."""
-        check_is_fitted(self, "coef_")
-        scores = self._scores(self.coef_, self.intercept_, self._transform(self.vectorizers_, _as_texts(X)))
-        return softmax(scores / self.temperature_, axis=1)
+        return softmax(self._logits(X), axis=1)
+
+    def _logits(self, X: Sequence[str]) -> np.ndarray:
+        """Calibrated logits ``scores / T`` of many texts."""
+        check_is_fitted(self, "fast_coef_")
+        Xm = self._transform(self.vectorizers_, _as_texts(X))
+        return sparse_dot(Xm, self.fast_coef_) + self.fast_intercept_
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
         """Most probable intent per text."""

@@ -87,12 +87,15 @@ def train_model(
     params: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     ambiguity_margin: float = DEFAULT_AMBIGUITY_MARGIN,
+    train_only: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> TrainResult:
     """Train a :class:`RouterModel` on normalised ``texts``/``labels``.
 
     Steps: stratified hold-out split, fit :class:`IntentClassifier` (``params`` override its
     defaults; ``random_state`` is used unless ``params`` sets one), choose per-intent thresholds
     on the hold-out, evaluate on the hold-out.  ``progress`` receives step names.
+    ``train_only`` rows (texts, labels) join the training part after the split and are never
+    held out (reviewed tickets must not be evaluated on).
     """
     say = progress or (lambda _step: None)
     texts, labels = [str(t) for t in texts], [str(lab) for lab in labels]
@@ -103,6 +106,14 @@ def train_model(
     start = time.perf_counter()
     say("splitting")
     tr_x, ho_x, tr_y, ho_y = _split(texts, labels, holdout_fraction, random_state)
+    if train_only is not None:
+        extra_x, extra_y = [str(t) for t in train_only[0]], [str(lab) for lab in train_only[1]]
+        if len(extra_x) != len(extra_y):
+            raise TrainingDataError(
+                f"got {len(extra_x)} train-only texts but {len(extra_y)} labels",
+                errors=["train-only texts and labels differ in length"],
+            )
+        tr_x, tr_y = tr_x + extra_x, tr_y + extra_y
 
     clf_params = {"random_state": random_state, **dict(params or {})}
     try:

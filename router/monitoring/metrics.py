@@ -50,3 +50,10 @@ def render() -> tuple[bytes, str]:
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+SHADOW_DROPPED = Counter("router_shadow_dropped_total", "Shadow scores dropped because the queue was full")
+AUTO_ROLLBACKS = Counter("router_auto_rollbacks_total", "Automatic rollbacks by the guardrail watch", ["slot"])
+
+
+REVIEW_LABELS = Counter(
+    "router_review_labels_total", "Reviewer labels by outcome (confirmed or corrected the model)", ["outcome"]
+)

@@ -1,26 +1,30 @@
-"""The model a worker serves with, following the database without a restart.
+"""The models a worker serves with, following the database without a restart.
 
-``current()`` costs one small query at most every ``poll_s`` seconds. When the active version
-changes, the new model is loaded and warmed *beside* the old one and then a single reference is
-swapped, so requests in flight finish on the model they started with. The version it replaced
-stays loaded, which makes a rollback a pointer swap.
+One small query, at most every ``poll_s`` seconds, reads the slots (active, previous, canary,
+shadow). A version that appears is loaded and warmed *beside* the ones in service, then a single
+reference to the new slot map is swapped, so requests in flight finish on the model they started
+with. The previously active version stays loaded, which makes a rollback a pointer swap.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..db import Database
+from sqlalchemy import select
+
+from ..db import Database, ModelSlot
 from ..errors import ServiceUnavailable
 from ..monitoring import metrics
 from .store import ModelStore
-from .versions import active_version
 
 log = logging.getLogger(__name__)
+SLOTS = ("active", "previous", "canary", "shadow")
+RETRY_FAILED_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -29,64 +33,118 @@ class Loaded:
     model: Any
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What this worker serves with right now."""
+
+    active: Loaded | None = None
+    canary: Loaded | None = None
+    canary_percent: float = 0.0
+    shadow: Loaded | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def canary_bucket(key: str) -> float:
+    """A stable number in [0, 100) for a ticket, so a retried webhook gets the same model."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000 / 100
+
+
 class ModelRuntime:
-    def __init__(self, db: Database, store: ModelStore, poll_s: float = 1.0, keep: int = 2) -> None:
+    def __init__(self, db: Database, store: ModelStore, poll_s: float = 1.0) -> None:
         self.db = db
         self.store = store
         self.poll_s = poll_s
-        self.keep = keep
-        self._current: Loaded | None = None
-        self._cache: dict[str, Any] = {}
-        self._checked_at = 0.0
+        self._serving = Serving()
+        self._models: dict[str, Any] = {}
+        self._checked_at = float("-inf")
         self._lock = threading.Lock()
+        self._failed: dict[str, float] = {}  # version -> when loading it last failed
+
+    def serving(self) -> Serving:
+        if time.monotonic() - self._checked_at >= self.poll_s:
+            self.refresh()
+        return self._serving
 
     def current(self) -> Loaded:
         """The active model; raises ``ServiceUnavailable`` when none is registered or loadable."""
-        loaded = self._current
-        if loaded is None or time.monotonic() - self._checked_at >= self.poll_s:
-            loaded = self.refresh()
-        if loaded is None:
+        active = self.serving().active
+        if active is None:
             raise ServiceUnavailable("no active model: train one with `router train --activate`")
-        return loaded
+        return active
 
-    def refresh(self) -> Loaded | None:
+    def for_ticket(self, key: str) -> Loaded:
+        """The canary for its share of tickets (chosen by hashing ``key``), else the active model."""
+        serving = self.serving()
+        if serving.canary is not None and canary_bucket(key) < serving.canary_percent:
+            return serving.canary
+        return self.current()
+
+    def invalidate(self) -> None:
+        """Read the slots on the next call (this process just changed them)."""
+        self._checked_at = float("-inf")
+
+    def refresh(self) -> Serving:
         with self._lock:
-            if self._current is not None and time.monotonic() - self._checked_at < self.poll_s:
-                return self._current
+            if time.monotonic() - self._checked_at < self.poll_s:
+                return self._serving
             try:
-                version = active_version(self.db)
+                with self.db.session() as s:
+                    rows = {r.slot: (r.version, r.percent) for r in s.scalars(select(ModelSlot))}
             except Exception:  # the database blipped: keep serving with what we have
-                log.exception(
-                    "could not read the active model version; keeping %s",
-                    self._current.version if self._current else None,
-                )
-                return self._current
+                log.exception("could not read the model slots; keeping the models in service")
+                return self._serving
             self._checked_at = time.monotonic()
-            if version is None:
-                return self._current
-            if self._current is None or self._current.version != version:
-                model = self._load(version)
-                if model is not None:
-                    if self._current is not None:
-                        metrics.ACTIVE_MODEL.labels(version=self._current.version).set(0)
-                    self._current = Loaded(version, model)
-                    metrics.ACTIVE_MODEL.labels(version=version).set(1)
-            return self._current
+            versions = {slot: v for slot, (v, _) in rows.items()}
+            if (
+                versions == self._serving.versions
+                and (rows.get("canary", (None, None))[1] or 0.0) == self._serving.canary_percent
+            ):
+                return self._serving
+            for version in dict.fromkeys(versions.values()):
+                if version not in self._models:
+                    model = self._load(version)
+                    if model is not None:
+                        self._models[version] = model
+
+            def loaded(slot: str) -> Loaded | None:
+                version = versions.get(slot)
+                if version is None or version not in self._models:
+                    return None
+                return Loaded(version, self._models[version])
+
+            old_active = self._serving.active
+            active = loaded("active") or old_active
+            serving = Serving(
+                active=active,
+                canary=loaded("canary"),
+                canary_percent=float(rows.get("canary", (None, 0.0))[1] or 0.0),
+                shadow=loaded("shadow"),
+                versions=versions,
+            )
+            self._serving = serving  # the one swap every request sees
+            keep = {v for v in versions.values()} | ({active.version} if active else set())
+            for version in list(self._models):
+                if version not in keep:
+                    del self._models[version]
+            if active is not None and (old_active is None or old_active.version != active.version):
+                if old_active is not None:
+                    metrics.ACTIVE_MODEL.labels(version=old_active.version).set(0)
+                metrics.ACTIVE_MODEL.labels(version=active.version).set(1)
+                log.info("model %s is active in this worker", active.version)
+            return serving
 
     def _load(self, version: str) -> Any:
-        if version in self._cache:
-            return self._cache[version]
+        failed_at = self._failed.get(version)
+        if failed_at is not None and time.monotonic() - failed_at < RETRY_FAILED_S:
+            return None
         try:
             model = self.store.load(version)
             model.predict("warm up the model before it serves")
         except Exception:
-            log.exception("model %s could not be loaded; keeping the version in service", version)
+            log.exception("model %s could not be loaded; keeping the versions in service", version)
+            self._failed[version] = time.monotonic()
             return None
-        self._cache[version] = model
-        while len(self._cache) > self.keep:
-            oldest = next(iter(self._cache))
-            if self._current is not None and oldest == self._current.version:
-                break
-            self._cache.pop(oldest)
-        log.info("model %s loaded and swapped in", version)
+        self._failed.pop(version, None)
+        log.info("model %s loaded", version)
         return model

@@ -171,3 +171,39 @@ class ModelStore:
         with path.open(newline="") as fh:
             rows = list(csv.DictReader(fh))
         return [r["text"] for r in rows], [r["category"] for r in rows]
+
+
+def import_artefact(store: ModelStore, artefact: Path, card: dict[str, Any]) -> dict[str, Any]:
+    """Copy an artefact produced elsewhere into the registry, atomically, if its card vouches for it.
+
+    Nothing is unpickled here: the checksum, the name and the library versions are checked, and
+    the caller runs the artefact in a separate process before registering it.
+    """
+    version = str(card.get("version") or "")
+    final = store.path_for(version)
+    if final.exists():
+        raise ModelIntegrityError(f"model version {version!r} already exists")
+    expected = (card.get("artefact") or {}).get("sha256")
+    actual = sha256_file(artefact)
+    if expected != actual:
+        raise ModelIntegrityError(
+            f"the artefact's SHA-256 {actual[:12]}… does not match the card's {str(expected)[:12]}…",
+            errors={"expected": expected, "actual": actual},
+        )
+    built = (card.get("libraries") or {}).get("scikit-learn")
+    if built != sklearn.__version__:
+        raise ModelIntegrityError(
+            f"the model was built with scikit-learn {built}; this service runs {sklearn.__version__}",
+            errors={"card": built, "installed": sklearn.__version__},
+        )
+    store.root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=store.root))
+    try:
+        shutil.copyfile(artefact, tmp / ARTEFACT)
+        card = {**card, "artefact": {**card["artefact"], "file": ARTEFACT}}
+        (tmp / CARD).write_text(json.dumps(card, indent=2, sort_keys=True))
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return card

@@ -19,7 +19,9 @@ def decide(
 
     ``ruleset`` and ``loaded`` replace the rule set and model in force (contract tests, dry runs).
     """
-    loaded = loaded or ctx.runtime.current()
+    if loaded is None:
+        key = f"{ticket.get('source', '')}:{ticket.get('id', '')}"
+        loaded = ctx.runtime.for_ticket(key)
     prediction = loaded.model.predict(ticket["text"])
     pred = prediction.to_dict()
     ruleset = ruleset or ctx.ruleset()

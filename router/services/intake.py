@@ -22,6 +22,8 @@ from ..context import Context
 from ..db import Decision, Ticket
 from ..errors import NotFound, ValidationError
 from ..ml.normalize import normalize_text
+from ..review import queue as review_queue
+from . import shadow
 from .decide import decide, observe
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ def _normalised(source: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def decision_dict(ticket: Ticket, row: Decision) -> dict[str, Any]:
     return {
+        "decision_id": row.id,
         "ticket_id": ticket.external_id,
         "source": ticket.source,
         "revision": row.revision,
@@ -132,6 +135,7 @@ def submit(ctx: Context, source: str, data: dict[str, Any]) -> IntakeResult:
             ctx.plugins.call_each("router_on_escalation", decision=stored, ticket=t)
         if stored["needs_review"]:
             ctx.plugins.call_each("router_on_review_request", decision=stored, ticket=t)
+        shadow.submit(ctx, t, stored, stored["decision_id"])
     return result
 
 
@@ -156,6 +160,8 @@ def _store(ctx: Context, t: dict[str, Any], decision: dict[str, Any]) -> IntakeR
         row = Decision(ticket_id=ticket.id, revision=revision, content_hash=t["content_hash"], **fields)
         s.add(row)
         s.flush()
+        if row.needs_review or revision > 1:  # queue it; a new revision supersedes the open older item
+            review_queue.record_decision(s, ticket, row)
         return IntakeResult(decision_dict(ticket, row), created=True)
 
 

@@ -21,7 +21,7 @@ from ..db import Database, Decision, RulesetVersion, Ticket
 from ..errors import Conflict, NotFound, PreconditionFailed, PreconditionRequired, ValidationError
 from ..ml.normalize import ticket_text
 from ..routing.engine import Routing, route
-from ..routing.ruleset import RuleSet, load_ruleset_file, parse_ruleset
+from ..routing.ruleset import RuleSet, parse_ruleset
 
 log = logging.getLogger(__name__)
 Functions = Mapping[str, Callable[..., Any]]

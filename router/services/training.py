@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from ..ml.normalize import normalize_text
 from ..ml.train import train_model
 from ..registry import versions
 from ..registry.store import code_version, new_version_id
+from ..review.feedback import FeedbackSet, describe, merge
 
 Progress = Callable[[str], None]
 
@@ -29,15 +31,34 @@ def train(
     activate: bool = False,
     actor: str = "cli",
     progress: Progress | None = None,
+    feedback: FeedbackSet | None = None,
 ) -> dict[str, Any]:
-    """Validate the data, fit, register a new version (and make it active when asked)."""
+    """Validate the data, fit, register a new version (and make it active when asked).
+
+    ``feedback`` (reviewer labels) is merged by :func:`router.review.feedback.merge`: its rows
+    train but are never held out, and its conflicts are reported through ``progress``, in the
+    result and in the card's ``feedback`` section (with the feedback set's own fingerprint).
+    """
     say = progress or (lambda _msg: None)
     say(f"reading {data_path}")
     data = load_training_csv(data_path, text_column=text_column, label_column=label_column)
+    texts, labels, train_only, merged = data.texts, data.labels, None, None
+    if feedback is not None:
+        merged = merge(feedback, data.texts, data.labels)
+        texts, labels = merged.split_texts, merged.split_labels
+        train_only = (merged.train_only_texts, merged.train_only_labels)
+        say(f"feedback: {merged.summary['rows']} reviewed rows added, {merged.summary['left_out']} labels left out")
+        for conflict in merged.conflicts:
+            say(f"feedback conflict: {describe(conflict)}")
     say(f"{data.n_rows} rows, {len(data.label_counts)} intents; training")
-    result = train_model(data.texts, data.labels, target_precision=ctx.settings.target_precision, progress=say)
+    result = train_model(
+        texts, labels, target_precision=ctx.settings.target_precision, progress=say, train_only=train_only
+    )
     parent = versions.active_version(ctx.db)
-    version = new_version_id(data.fingerprint)
+    identity = data.fingerprint
+    if merged is not None:
+        identity = hashlib.sha256(f"{data.fingerprint}:{merged.summary['fingerprint']}".encode()).hexdigest()
+    version = new_version_id(identity)
     card = {
         "created_at": datetime.now(UTC).isoformat(),
         "training_data": {
@@ -56,12 +77,23 @@ def train(
         "parent": parent,
         "code_version": code_version(),
     }
+    if merged is not None:
+        card["feedback"] = merged.summary
     say(f"saving model version {version}")
     card = ctx.store.save(version, result.model, card, holdout=(result.holdout_texts, result.holdout_labels))
     versions.register(ctx.db, card, actor=actor)
     if activate:
-        versions.activate(ctx.db, ctx.store, version, actor=actor, reason="trained with --activate")
-    return {"version": version, "active": activate, "metrics": _headline(result.metrics)}
+        from .lifecycle import activate_ungated, promote
+
+        if parent is None:  # a new installation: nothing to compare with or protect
+            activate_ungated(ctx.db, version, actor=actor, reason="first model, trained with --activate")
+        else:
+            promote(ctx, version, "active", actor=actor, reason="trained with --activate")
+    out: dict[str, Any] = {"version": version, "active": activate, "metrics": _headline(result.metrics)}
+    if merged is not None:
+        summary = {k: merged.summary[k] for k in ("fingerprint", "rows", "left_out", "conflict_count")}
+        out["feedback"] = {**summary, "conflicts": merged.conflicts}
+    return out
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -115,8 +115,10 @@ class Decision:
 
     def __repr__(self) -> str:
         d = self.data
-        return (f"<Decision {self.text[:60]!r}: intent={d['intent']!r} ({d['confidence']:.2f}) queue={d['queue']!r} "
-                f"priority={d['priority']!r} escalated={d.get('escalation') is not None}>")
+        return (
+            f"<Decision {self.text[:60]!r}: intent={d['intent']!r} ({d['confidence']:.2f}) queue={d['queue']!r} "
+            f"priority={d['priority']!r} escalated={d.get('escalation') is not None}>"
+        )
 
 
 def explain_decision(decision: Decision) -> list[str]:

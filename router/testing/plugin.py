@@ -88,8 +88,9 @@ class RulesFile(pytest.File):
         for rule in ruleset.rules:
             for i, example in enumerate(rule.examples):
                 name = example.get("name") or f"example{i + 1}"
-                yield RuleExample.from_parent(self, name=f"{rule.id}[{name}]", ruleset=ruleset, rule=rule,
-                                              example=example)
+                yield RuleExample.from_parent(
+                    self, name=f"{rule.id}[{name}]", ruleset=ruleset, rule=rule, example=example
+                )
 
 
 class RuleExampleFailed(Exception):

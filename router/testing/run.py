@@ -35,9 +35,22 @@ def run_contracts(*, rules_file: Path, contracts: Path, model: str | None, extra
         rules_dir = Path(tmp) / "rules"
         rules_dir.mkdir()
         shutil.copy(rules_file, rules_dir / Path(rules_file).name)
-        args = [str(rules_dir), "-q", "-p", "no:cacheprovider", f"--router-rules={rules_file}",
-                f"--rootdir={tmp}", "-o", "addopts=", "-o", "filterwarnings=",
-                "-o", "truncation_limit_lines=0", "-o", "truncation_limit_chars=0"]
+        args = [
+            str(rules_dir),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--router-rules={rules_file}",
+            f"--rootdir={tmp}",
+            "-o",
+            "addopts=",
+            "-o",
+            "filterwarnings=",
+            "-o",
+            "truncation_limit_lines=0",
+            "-o",
+            "truncation_limit_chars=0",
+        ]
         if contracts.is_dir():
             args.insert(1, str(contracts))
         if model:

@@ -7,11 +7,12 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
-from router.ml._features import analyse_one
+from router.ml._features import analyse_one, sparse_dot
 from router.ml.classifier import IntentClassifier
 
 ODD_TEXTS = [
@@ -35,13 +36,15 @@ def test_init_only_stores_params_and_clone_works() -> None:
     assert cloned.get_params() == params
     assert cloned.set_params(C=2.0) is cloned and cloned.C == 2.0 and clf.C == 0.3
     assert not any(k.endswith("_") for k in vars(clf))
+    tags = clf.__sklearn_tags__()
+    assert tags.estimator_type == "classifier" and tags.input_tags.string and not tags.input_tags.two_d_array
 
 
 def test_fit_returns_self_and_sets_learned_attributes(small_clf: IntentClassifier, small_data) -> None:
     _, labels = small_data
     assert list(small_clf.classes_) == sorted(set(labels))
     assert 0.0 < small_clf.temperature_ < 10.0
-    assert small_clf.coef_.shape == (len(small_clf.classes_), small_clf.fast_coef_.shape[0])
+    assert small_clf.fast_coef_.shape == (len(small_clf.fast_idf_), len(small_clf.classes_))
     # a clone of a fitted estimator is unfitted
     with pytest.raises(NotFittedError):
         clone(small_clf).predict_proba(["my card"])
@@ -166,3 +169,13 @@ def test_logreg_variant_and_determinism(small_data) -> None:
     b = IntentClassifier(linear_model="logreg", C=10.0, calibration_cv=2).fit(texts, labels)
     assert np.allclose(a.predict_proba(texts[:20]), b.predict_proba(texts[:20]))
     assert np.allclose(a.predict_proba_one(texts[3]), a.predict_proba([texts[3]])[0])
+
+
+def test_sparse_dot_handles_empty_rows() -> None:
+    rng = np.random.default_rng(0)
+    dense = rng.random((7, 5)) * (rng.random((7, 5)) > 0.5)
+    dense[[0, 3, 6]] = 0.0  # empty first, middle and last rows
+    coef = rng.standard_normal((5, 3)).astype(np.float32)
+    expected = dense @ coef.astype(np.float64)
+    for chunk in (1, 2, 3, 256):
+        assert np.allclose(sparse_dot(sp.csr_matrix(dense), coef, chunk_rows=chunk), expected)

@@ -1,0 +1,240 @@
+"""The review queue: enqueue decisions that need a person, list them in order, claim and release.
+
+A claim is a lease: the reviewer holds the item until ``claim_expires_at``; after that anyone may
+claim it again. Claiming is one conditional UPDATE checked by its row count, so two reviewers
+(two threads, two gunicorn workers, two instances on PostgreSQL) can never both hold an item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, Result, and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from ..context import Context
+from ..db import Decision, Ticket
+from ..db.review import REASON_MAX, ReviewItem, ReviewItemReason, ReviewLabel
+from ..errors import Conflict, NotFound
+from ..routing.ruleset import PRIORITIES
+from . import _settings
+from ._rows import items_out
+
+_RANK = {p: len(PRIORITIES) - 1 - i for i, p in enumerate(PRIORITIES)}  # urgent 0 .. low 3
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE matched (the conditional UPDATEs here decide who wins by this count)."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def record_decision(session: Session, ticket: Ticket, decision: Decision) -> ReviewItem | None:
+    """Inside intake's transaction: close the ticket's older open items, and queue this decision
+    when it needs a person. Older items are closed as ``superseded`` whatever the new decision,
+    because the text they show is no longer the ticket's."""
+    item = None
+    if decision.needs_review:
+        # rule and plugin reasons are free text: cut to the column so a long one cannot fail intake
+        reasons = list(dict.fromkeys(str(r)[:REASON_MAX] for r in decision.review_reasons))
+        item = ReviewItem(
+            ticket_id=ticket.id,
+            decision_id=decision.id,
+            revision=decision.revision,
+            status="open",
+            text=ticket.text,
+            intent=decision.intent,
+            queue=decision.queue,
+            priority=decision.priority,
+            priority_rank=_RANK.get(decision.priority, _RANK["normal"]),
+            escalated=bool(decision.escalation),
+            model_version=decision.model_version,
+            labels_needed=_settings.labels_needed(reasons),
+            labels_count=0,
+            enqueued_at=decision.decided_at or utcnow(),
+        )
+        session.add(item)
+        session.flush()
+        session.add_all(ReviewItemReason(item_id=item.id, reason=r) for r in reasons)
+    if decision.revision > 1:
+        session.execute(
+            update(ReviewItem)
+            .where(
+                ReviewItem.ticket_id == ticket.id,
+                ReviewItem.status == "open",
+                ReviewItem.revision < decision.revision,
+            )
+            .values(
+                status="superseded",
+                superseded_by=item.id if item else None,
+                claimed_by=None,
+                claimed_at=None,
+                claim_expires_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return item
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What ``GET /v1/review`` may ask for; ages in seconds of waiting."""
+
+    status: str = "open"
+    reasons: list[str] = field(default_factory=list)
+    intent: str | None = None
+    queue: str | None = None
+    min_age_s: float | None = None
+    max_age_s: float | None = None
+    available_to: str | None = None  # only items this reviewer could claim now
+    page: int = 1
+    page_size: int = 50
+
+
+def _claimable(reviewer: str, now: datetime) -> ColumnElement[bool]:
+    """Open, not held by someone else, and not already labelled by this reviewer."""
+    labelled = exists().where(ReviewLabel.item_id == ReviewItem.id, ReviewLabel.reviewer == reviewer)
+    return and_(
+        ReviewItem.status == "open",
+        or_(
+            ReviewItem.claimed_by.is_(None),
+            ReviewItem.claimed_by == reviewer,
+            ReviewItem.claim_expires_at < now,
+        ),
+        ~labelled,
+    )
+
+
+def list_items(ctx: Context, filters: QueueFilter, now: datetime | None = None) -> dict[str, Any]:
+    """One page of the queue: escalated first, then priority (urgent first), then longest waiting."""
+    now = now or utcnow()
+    conditions: list[ColumnElement[bool]] = []
+    if filters.status != "all":
+        conditions.append(ReviewItem.status == filters.status)
+    if filters.reasons:
+        conditions.append(
+            ReviewItem.id.in_(select(ReviewItemReason.item_id).where(ReviewItemReason.reason.in_(filters.reasons)))
+        )
+    if filters.intent:
+        conditions.append(ReviewItem.intent == filters.intent)
+    if filters.queue:
+        conditions.append(ReviewItem.queue == filters.queue)
+    if filters.min_age_s is not None:
+        conditions.append(ReviewItem.enqueued_at <= now - timedelta(seconds=filters.min_age_s))
+    if filters.max_age_s is not None:
+        conditions.append(ReviewItem.enqueued_at >= now - timedelta(seconds=filters.max_age_s))
+    if filters.available_to:
+        conditions.append(_claimable(filters.available_to, now))
+    with ctx.db.session() as s:
+        total = s.scalar(select(func.count(ReviewItem.id)).where(*conditions)) or 0
+        page = s.scalars(
+            select(ReviewItem)
+            .where(*conditions)
+            .order_by(
+                ReviewItem.escalated.desc(),
+                ReviewItem.priority_rank,
+                ReviewItem.enqueued_at,
+                ReviewItem.id,
+            )
+            .limit(filters.page_size)
+            .offset((filters.page - 1) * filters.page_size)
+        ).all()
+        items = items_out(s, page, now)
+    return {"items": items, "total": total, "page": filters.page, "page_size": filters.page_size}
+
+
+def get_item(ctx: Context, item_id: int, now: datetime | None = None) -> dict[str, Any]:
+    with ctx.db.session() as s:
+        item = s.get(ReviewItem, item_id)
+        if item is None:
+            raise NotFound(f"no review item {item_id}")
+        return items_out(s, [item], now or utcnow())[0]
+
+
+def claim(ctx: Context, item_id: int, reviewer: str, now: datetime | None = None) -> dict[str, Any]:
+    """Claim the item for ``reviewer`` (renewing their own claim); 409 when someone else holds it.
+
+    The conditional UPDATE is the transaction's first statement: on SQLite it takes the write lock
+    before anything is read, on PostgreSQL a concurrent claimer waits for the row and re-checks.
+    """
+    now = now or utcnow()
+    expires = now + _settings.claim_ttl()
+    with ctx.db.session() as s:
+        won = rowcount(
+            s.execute(
+                update(ReviewItem)
+                .where(ReviewItem.id == item_id, _claimable(reviewer, now))
+                .values(claimed_by=reviewer, claimed_at=now, claim_expires_at=expires)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if won != 1:
+            raise refusal(s, item_id, reviewer, now, "claimed")
+        item = s.get(ReviewItem, item_id)
+        assert item is not None
+        return items_out(s, [item], now)[0]
+
+
+def release(ctx: Context, item_id: int, reviewer: str, now: datetime | None = None) -> dict[str, Any]:
+    """Give a claimed item back before its claim expires (a reviewer skips it)."""
+    now = now or utcnow()
+    with ctx.db.session() as s:
+        done = rowcount(
+            s.execute(
+                update(ReviewItem)
+                .where(ReviewItem.id == item_id, ReviewItem.status == "open", ReviewItem.claimed_by == reviewer)
+                .values(claimed_by=None, claimed_at=None, claim_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if done != 1:
+            raise refusal(s, item_id, reviewer, now, "released")
+        item = s.get(ReviewItem, item_id)
+        assert item is not None
+        return items_out(s, [item], now)[0]
+
+
+def refusal(session: Session, item_id: int, reviewer: str, now: datetime, action: str) -> Exception:
+    """The error explaining why a conditional UPDATE on the item matched nothing."""
+    item = session.get(ReviewItem, item_id, populate_existing=True)
+    if item is None:
+        return NotFound(f"no review item {item_id}")
+    if item.status == "resolved":
+        who = ", ".join(
+            session.scalars(select(ReviewLabel.reviewer).where(ReviewLabel.item_id == item_id).order_by(ReviewLabel.id))
+        )
+        when = item.resolved_at.isoformat() if item.resolved_at else "earlier"
+        return Conflict(
+            f"review item {item_id} was already resolved by {who or 'a reviewer'} at {when}; it cannot be {action}",
+            errors={"status": ["resolved"]},
+        )
+    if item.status == "superseded":
+        newer = f"item {item.superseded_by}" if item.superseded_by else "a newer revision that needs no review"
+        return Conflict(
+            f"review item {item_id} was superseded by {newer} of the same ticket; review that instead",
+            errors={"status": ["superseded"], "superseded_by": [item.superseded_by]},
+        )
+    labelled = session.scalar(
+        select(func.count(ReviewLabel.id)).where(ReviewLabel.item_id == item_id, ReviewLabel.reviewer == reviewer)
+    )
+    if labelled:
+        return Conflict(
+            f"you already labelled review item {item_id}; it is waiting for another reviewer",
+            errors={"reviewer": ["already labelled this item"]},
+        )
+    held = item.claimed_by and item.claim_expires_at and item.claim_expires_at >= now
+    if held and item.claimed_by != reviewer:
+        assert item.claim_expires_at is not None
+        return Conflict(
+            f"review item {item_id} is claimed by {item.claimed_by} until {item.claim_expires_at.isoformat()}",
+            errors={"claimed_by": [item.claimed_by]},
+        )
+    return Conflict(
+        f"you do not hold the claim on review item {item_id}; claim it first (POST /v1/review/{item_id}/claim)",
+        errors={"claim": ["not held"]},
+    )
