@@ -396,3 +396,4 @@ def plugins_list() -> None:
 
 
 from . import cli_review  # noqa: E402,F401 - attaches `router review`
+from . import cli_monitoring  # noqa: E402,F401

@@ -62,6 +62,30 @@ class Settings:
     guard_mean_confidence_drop: float = 0.05
     guard_override_points: float = 10.0
     guard_error_points: float = 2.0
+    # monitoring: drift checks, scheduled jobs, alerts
+    drift_backend: str = "alibi"
+    drift_alpha: float = 0.05
+    drift_window: int = 500
+    drift_min_window: int = 100
+    drift_interval_s: float = 900.0
+    calibration_interval_s: float = 3600.0
+    backlog_interval_s: float = 300.0
+    watch_interval_s: float = 30.0
+    job_timeout_s: float = 120.0
+    job_misfire_grace_s: float = 300.0
+    scheduler: bool = True
+    alert_cooldown_s: float = 3600.0
+    alert_webhook_url: str = ""
+    alert_smtp_host: str = ""
+    alert_smtp_port: int = 25
+    alert_smtp_from: str = ""
+    alert_smtp_to: tuple[str, ...] = ()
+    alert_smtp_user: str = ""
+    alert_smtp_password: str = ""
+    alert_smtp_starttls: bool = False
+    alert_backlog_open: int = 200
+    alert_backlog_wait_h: float = 24.0
+    alert_accuracy_drop: float = 0.05
 
     @property
     def models_dir(self) -> Path:
@@ -135,4 +159,47 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         guard_mean_confidence_drop=_float(env, "ROUTER_GUARD_MEAN_CONFIDENCE_DROP", 0.05),
         guard_override_points=_float(env, "ROUTER_GUARD_OVERRIDE_POINTS", 10.0),
         guard_error_points=_float(env, "ROUTER_GUARD_ERROR_POINTS", 2.0),
+        **_monitoring(env),
     )
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be on or off, got {raw!r}")
+
+
+def _monitoring(env: Mapping[str, str]) -> dict[str, Any]:
+    backend = (env.get("ROUTER_DRIFT_BACKEND") or "alibi").strip().lower()
+    if backend not in ("alibi", "scipy"):
+        raise ConfigError(f"ROUTER_DRIFT_BACKEND must be alibi or scipy, got {backend!r}")
+    return {
+        "drift_backend": backend,
+        "drift_alpha": _float(env, "ROUTER_DRIFT_ALPHA", 0.05),
+        "drift_window": _int(env, "ROUTER_DRIFT_WINDOW", 500),
+        "drift_min_window": _int(env, "ROUTER_DRIFT_MIN_WINDOW", 100),
+        "drift_interval_s": _float(env, "ROUTER_DRIFT_INTERVAL_S", 900.0),
+        "calibration_interval_s": _float(env, "ROUTER_CALIBRATION_INTERVAL_S", 3600.0),
+        "backlog_interval_s": _float(env, "ROUTER_BACKLOG_INTERVAL_S", 300.0),
+        "watch_interval_s": _float(env, "ROUTER_WATCH_INTERVAL_S", 30.0),
+        "job_timeout_s": _float(env, "ROUTER_JOB_TIMEOUT_S", 120.0),
+        "job_misfire_grace_s": _float(env, "ROUTER_JOB_MISFIRE_GRACE_S", 300.0),
+        "scheduler": _flag(env, "ROUTER_SCHEDULER", True),
+        "alert_cooldown_s": _float(env, "ROUTER_ALERT_COOLDOWN_S", 3600.0),
+        "alert_webhook_url": env.get("ROUTER_ALERT_WEBHOOK_URL") or "",
+        "alert_smtp_host": env.get("ROUTER_ALERT_SMTP_HOST") or "",
+        "alert_smtp_port": _int(env, "ROUTER_ALERT_SMTP_PORT", 25),
+        "alert_smtp_from": env.get("ROUTER_ALERT_SMTP_FROM") or "",
+        "alert_smtp_to": tuple(a.strip() for a in (env.get("ROUTER_ALERT_SMTP_TO") or "").split(",") if a.strip()),
+        "alert_smtp_user": env.get("ROUTER_ALERT_SMTP_USER") or "",
+        "alert_smtp_password": env.get("ROUTER_ALERT_SMTP_PASSWORD") or "",
+        "alert_smtp_starttls": _flag(env, "ROUTER_ALERT_SMTP_STARTTLS", False),
+        "alert_backlog_open": _int(env, "ROUTER_ALERT_BACKLOG_OPEN", 200),
+        "alert_backlog_wait_h": _float(env, "ROUTER_ALERT_BACKLOG_WAIT_H", 24.0),
+        "alert_accuracy_drop": _float(env, "ROUTER_ALERT_ACCURACY_DROP", 0.05),
+    }

@@ -68,9 +68,12 @@ def router_on_review_request(decision: dict[str, Any], ticket: dict[str, Any]) -
 @hookspec
 def router_alert(alert: dict[str, Any]) -> None:
     """Tell the maintainers something moved: ``alert`` has ``key`` (stable, for de-duplication),
-    ``severity`` (info, warning, critical), ``title``, ``message`` and optional ``figures``.
+    ``severity`` (info, warning, critical), ``title``, ``message`` and optional ``figures``;
+    monitoring alerts also carry ``recovered`` (True on the one notice sent when a problem clears)
+    and ``at`` (ISO time).
 
-    Notifier plugins implement this; every implementation is called.
+    Notifier plugins implement this; every implementation is called. The built-in log, webhook
+    and e-mail notifiers (``router.monitoring.notifiers``) are registered as plugins.
     """
 
 

@@ -43,6 +43,10 @@ class PluginHost:
         from .routing import functions
 
         self.register(functions, "builtin-functions", "router.routing.functions")
+        from .monitoring.notifiers import builtin_notifiers
+
+        for notifier, name in builtin_notifiers():
+            self.register(notifier, name, f"router.monitoring.notifiers.{type(notifier).__name__}")
         for directory in plugin_dirs:
             self._load_dir(Path(directory))
         if entry_points:

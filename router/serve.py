@@ -39,9 +39,19 @@ def _post_worker_init(worker: Any) -> None:
         context.runtime.refresh()
     except Exception:  # the worker still serves; /readyz reports what is missing
         worker.log.exception("could not load the active model at start")
-    from .services.lifecycle import Watcher
+    if context.settings.scheduler:
+        # Every worker schedules the jobs; a lease in the database lets one process run each run
+        # (the model guardrail watch is one of them).
+        from .monitoring.scheduler import MonitoringScheduler
 
-    Watcher(context, interval_s=float(os.environ.get("ROUTER_WATCH_INTERVAL_S", "30"))).start()
+        worker.router_scheduler = MonitoringScheduler(context).start()
+
+
+def _worker_exit(_server: Any, worker: Any) -> None:
+    """SIGTERM (or any worker stop): stop scheduling before the worker goes."""
+    scheduler = getattr(worker, "router_scheduler", None)
+    if scheduler is not None:
+        scheduler.shutdown(wait=False)
 
 
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
@@ -66,7 +76,8 @@ def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
             "keepalive": 5,
             "accesslog": None,
             "child_exit": _child_exit,
-        "post_worker_init": _post_worker_init,
+            "post_worker_init": _post_worker_init,
+            "worker_exit": _worker_exit,
             "loglevel": "warning",
         }
     ).run()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +24,9 @@ from .conftest import make_env, prepare_home
 
 ROUTER = str(Path(sys.executable).parent / "router")
 pytestmark = pytest.mark.server
+
+
+served_home: dict[str, tuple[str, str]] = {}
 
 
 def free_port() -> int:
@@ -59,6 +65,7 @@ def served(tmp_path: Path, trained, database_url: str) -> Iterator[tuple[str, st
         proc.wait(timeout=30)
         log.close()
         pytest.fail(f"router serve did not become ready:\n{(tmp_path / 'serve.log').read_text()[-3000:]}")
+    served_home[base] = (str(home), database_url)
     try:
         yield base, token
     finally:
@@ -114,3 +121,65 @@ def test_a_saved_rule_set_reaches_every_worker_within_two_seconds(served) -> Non
             assert "seen-by-new-rules" in resp.json()["tags"]
         assert versions == {new_version}
         assert time.monotonic() - saved_at < 10
+
+
+def _second_version(home: Path, database_url: str, version: str) -> str:
+    """Register a copy of the trained model under a new version name (same weights, new identity)."""
+    from router.config import load_settings
+    from router.context import build_context
+    from router.registry import versions
+
+    new = version + "-b"
+    shutil.copytree(home / "models" / version, home / "models" / new)
+    card_path = home / "models" / new / "card.json"
+    card = json.loads(card_path.read_text())
+    card.update(version=new, parent=version)
+    card_path.write_text(json.dumps(card))
+    ctx = build_context(load_settings(make_env(home, database_url)))
+    versions.register(ctx.db, card)
+    ctx.db.dispose()
+    return new
+
+
+def test_activate_and_roll_back_under_load_without_a_failed_request(served, trained) -> None:
+    base, token = served
+    auth = {"Authorization": f"Bearer {token}"}
+    old = requests.get(f"{base}/readyz", timeout=5).json()["model_version"]
+    home, database_url = served_home[base]
+    new = _second_version(Path(home), database_url, old)
+    results: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with requests.Session() as http:
+            i = 0
+            while not stop.is_set():
+                resp = http.post(f"{base}/v1/tickets", json={"id": f"load-{i}", "body": "Where is my new card?"},
+                                 headers=auth, timeout=30)
+                results.append((resp.status_code, resp.json().get("model_version")))
+                i += 1
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        resp = requests.post(f"{base}/v1/models/{new}/activate", json={"reason": "under load"}, headers=auth,
+                             timeout=300)
+        assert resp.status_code == 200, resp.text
+        time.sleep(2.0)
+        mark = len(results)
+        time.sleep(1.0)
+        assert {v for _, v in results[mark:]} == {new}
+        back = requests.post(f"{base}/v1/models/rollback", json={"reason": "under load"}, headers=auth, timeout=30)
+        assert back.status_code == 200 and back.json()["version"] == old
+        time.sleep(2.0)
+        mark = len(results)
+        time.sleep(1.0)
+        assert {v for _, v in results[mark:]} == {old}
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert results and all(200 <= code < 300 for code, _ in results)
+    audit = requests.get(f"{base}/v1/models/audit", headers=auth, timeout=5).json()
+    assert [a["action"] for a in audit[:2]] == ["model.rollback", "model.active"]

@@ -6,7 +6,7 @@ from flask import Flask, request
 from flask_smorest import Api
 
 from ..errors import UnsupportedMediaType
-from . import errors, health, models, review, rules, tickets, webhooks
+from . import errors, health, models, monitoring, review, rules, tickets, webhooks
 
 
 def init_app(app: Flask) -> Api:
@@ -27,7 +27,7 @@ def init_app(app: Flask) -> Api:
             }
         },
     )
-    for module in (health, tickets, webhooks, rules, models, review):
+    for module in (health, tickets, webhooks, rules, models, review, monitoring):
         api.register_blueprint(module.blp)
     errors.init_app(app)
 

@@ -50,8 +50,14 @@ class Models(MethodView):
     def post(self) -> tuple[dict[str, Any], int]:
         """Upload an artefact produced elsewhere with its card; it becomes a candidate once it loads and
         decides the smoke tickets in a separate process."""
-        if (request.content_length or 0) > MAX_UPLOAD_BYTES:
-            raise ValidationError("the artefact is too large", errors={"artefact": ["over 512 MiB"]})
+        request.max_content_length = MAX_UPLOAD_BYTES  # artefacts are larger than tickets
+        try:
+            return self._upload()
+        finally:
+            for stored in request.files.values():
+                stored.close()
+
+    def _upload(self) -> tuple[dict[str, Any], int]:
         artefact, card = request.files.get("artefact"), request.form.get("card") or ""
         if artefact is None:
             raise ValidationError(

@@ -41,7 +41,7 @@ class Prediction:
     confidence: float
     alternatives: list[dict[str, Any]]  # top-3 {"intent", "confidence"}, chosen intent first
     margin: float  # top-1 minus top-2 probability
-    review_reasons: tuple[str, ...]  # subset of ("low_confidence", "ambiguous")
+    review_reasons: tuple[str, ...]  # subset of ("low_confidence", "ambiguous", "novel")
     explanation: dict[str, Any] = field(default_factory=dict)
     threshold: float | None = None  # the cutoff the confidence was compared with
     novelty: float | None = None
@@ -112,17 +112,29 @@ class RouterModel:
             confidence=conf,
             alternatives=[{"intent": str(classes[i]), "confidence": float(proba[i])} for i in top],
             margin=margin,
-            review_reasons=review_reasons(conf, margin, threshold, self.ambiguity_margin),
+            review_reasons=review_reasons(conf, margin, threshold, self.ambiguity_margin)
+            + (("novel",) if novelty is not None and novelty > self.novelty_threshold else ()),
             explanation=explanation,
             threshold=threshold,
             novelty=novelty,
         )
 
+    @property
+    def novelty_threshold(self) -> float:
+        """Above this novelty score a ticket gets the review reason ``novel`` (calibrated on held-out data)."""
+        return float(getattr(self.novelty_detector, "threshold", float("inf")))
+
+    def _novelty(self, text: str, proba: np.ndarray) -> float | None:
+        det = self.novelty_detector
+        if det is None:
+            return None
+        from_proba = getattr(det, "score_proba", None)  # reuses the probabilities: no second pass
+        return float(from_proba(proba) if from_proba is not None else det.score_one(text))
+
     def predict(self, text: str) -> Prediction:
         """Route one (already normalised) ticket text via the classifier's fast path."""
         proba, explanation = self.classifier.predict_one_explained(text, EXPLANATION_WORDS)
-        novelty = None if self.novelty_detector is None else float(self.novelty_detector.score_one(text))
-        return self._decide(proba, explanation, novelty)
+        return self._decide(proba, explanation, self._novelty(text, proba))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Calibrated probabilities, columns in :attr:`classes` order."""
@@ -135,8 +147,10 @@ class RouterModel:
             return []
         proba = self.predict_proba(texts)
         novelty: list[float | None] = [None] * len(texts)
-        if self.novelty_detector is not None:
-            novelty = [float(v) for v in self.novelty_detector.score_batch(texts)]
+        det = self.novelty_detector
+        if det is not None:
+            scores = det.score_proba(proba) if hasattr(det, "score_proba") else det.score_batch(texts)
+            novelty = [float(v) for v in scores]
         out = []
         for text, p, nov in zip(texts, proba, novelty, strict=True):
             expl = self.classifier.explain(text, int(np.argmax(p)), EXPLANATION_WORDS) if explain else {}

@@ -4,21 +4,21 @@
 TF-IDF reduced with TruncatedSVD, L2-normalised), fitted once at training time and stored with
 the model.  The drift detectors test it, and :class:`NoveltyDetector` scores tickets in it.
 
-:class:`NoveltyDetector` scores a ticket by its cosine distance to the nearest training tickets
-(the mean of the ``k`` largest similarities to a per-intent set of prototypes, so the cost is a
-handful of small numpy calls, ~20 µs).  Its :attr:`NoveltyDetector.threshold_` is calibrated on the
-held-out split so that ``1 - quantile`` (5 % by default) of known-intent tickets exceed it; above
-it a ticket gets the review reason ``novel``.
+:class:`NoveltyDetector` scores a ticket by the normalised entropy of the model's calibrated
+intent distribution.  Its :attr:`NoveltyDetector.threshold_` is calibrated on the held-out split
+so that ``1 - quantile`` (5 % by default) of known-intent tickets exceed it; above it a ticket
+gets the review reason ``novel``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import KMeans
+import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -43,11 +43,14 @@ class TextEmbedding:
 
     def fit(self, texts: Sequence[str]) -> TextEmbedding:
         texts = list(texts)
+        min_df = self.min_df if len(texts) >= 20 * self.min_df else 1  # tiny data sets keep every term
         self.vectorizer_ = TfidfVectorizer(
-            ngram_range=(1, 2), token_pattern=TOKEN_PATTERN, min_df=self.min_df, sublinear_tf=True
+            ngram_range=(1, 2), token_pattern=TOKEN_PATTERN, min_df=min_df, sublinear_tf=True
         )
         X = self.vectorizer_.fit_transform(texts)
         d = max(1, min(self.n_components, X.shape[1] - 1, len(texts) - 1))
+        if X.shape[1] < 2:  # TruncatedSVD needs two terms; pad with an empty column
+            X = sp.hstack([X, sp.csr_matrix((X.shape[0], 2 - X.shape[1]))], format="csr")
         self.svd_ = TruncatedSVD(n_components=d, random_state=self.random_state).fit(X)
         self.vectorizer_.stop_words_ = None  # only for introspection, and large
         self.vocab_ = dict(self.vectorizer_.vocabulary_)
@@ -71,7 +74,7 @@ class TextEmbedding:
         toks = tokens(text)
         vocab = self.vocab_
         cols = [c for c in (vocab.get(t) for t in toks) if c is not None]
-        cols += [c for c in (vocab.get(a + " " + b) for a, b in zip(toks, toks[1:], strict=False)) if c is not None]
+        cols += [c for c in (vocab.get(a + " " + b) for a, b in pairwise(toks)) if c is not None]
         if not cols:
             return np.zeros(self.dim, dtype=np.float32)
         u, counts = np.unique(np.asarray(cols, dtype=np.intp), return_counts=True)
@@ -93,40 +96,29 @@ class TextEmbedding:
 
 
 class NoveltyDetector:
-    """Distance to the nearest intent prototypes in :class:`TextEmbedding` space (implements NoveltyScorer)."""
+    """Normalised entropy of the calibrated intent distribution (implements NoveltyScorer).
+
+    On BANKING77 with ten intents held out of training, the entropy of the temperature-scaled
+    probabilities separates unseen-intent tickets from known ones better than distances in the
+    embedding or energy scores (AUROC 0.90 against 0.73 and 0.73; see ``bench/novelty.py``),
+    and it costs a few microseconds when the probabilities are already there
+    (:meth:`score_proba`, which :class:`router.ml.model.RouterModel` uses).  The embedding rides
+    along because the drift checks and the novel-ticket clustering need the same fixed space.
+    """
 
     def __init__(
-        self,
-        embedding: TextEmbedding | None = None,
-        prototypes_per_intent: int = 4,
-        k: int = 3,
-        quantile: float = DEFAULT_QUANTILE,
-        random_state: int | None = 0,
+        self, classifier: Any = None, embedding: TextEmbedding | None = None, quantile: float = DEFAULT_QUANTILE
     ) -> None:
+        self.classifier = classifier
         self.embedding = embedding
-        self.prototypes_per_intent = prototypes_per_intent
-        self.k = k
         self.quantile = quantile
-        self.random_state = random_state
 
-    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> NoveltyDetector:
-        """Fit the embedding (unless given fitted) and the per-intent prototypes."""
-        texts, labels_a = list(texts), np.asarray(list(labels))
-        if self.embedding is None or not hasattr(self.embedding, "components_"):
-            self.embedding = (self.embedding or TextEmbedding(random_state=self.random_state)).fit(texts)
-        Z = self.embedding.transform(texts)
-        protos = []
-        for label in np.unique(labels_a):
-            Zc = Z[labels_a == label]
-            n = min(self.prototypes_per_intent, len(Zc))
-            if n <= 1:
-                protos.append(Zc.mean(axis=0, keepdims=True))
-                continue
-            km = KMeans(n_clusters=n, n_init=3, random_state=self.random_state).fit(Zc)
-            protos.append(km.cluster_centers_)
-        P = np.vstack(protos).astype(np.float32)
-        norms = np.linalg.norm(P, axis=1, keepdims=True)
-        self.prototypes_ = np.ascontiguousarray(np.divide(P, norms, out=np.zeros_like(P), where=norms > 0).T)
+    def fit(self, texts: Sequence[str]) -> NoveltyDetector:
+        """Fit the embedding on the training texts (unless it came fitted)."""
+        if self.embedding is None:
+            self.embedding = TextEmbedding()
+        if not hasattr(self.embedding, "components_"):
+            self.embedding.fit(texts)
         self.threshold_ = float("inf")
         return self
 
@@ -140,21 +132,21 @@ class NoveltyDetector:
     def threshold(self) -> float:
         return float(getattr(self, "threshold_", float("inf")))
 
-    def _from_sims(self, sims: np.ndarray) -> np.ndarray:
-        k = min(self.k, sims.shape[-1])
-        top = -np.partition(-sims, k - 1, axis=-1)[..., :k]
-        return 1.0 - top.mean(axis=-1)
+    @staticmethod
+    def score_proba(proba: np.ndarray) -> np.ndarray | float:
+        """Entropy / log(n_classes) of probability rows: 0 certain, 1 uniform."""
+        p = np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)
+        h = -(p * np.log(p)).sum(axis=-1) / np.log(p.shape[-1])
+        return float(h) if np.ndim(h) == 0 else h
 
     def score_one(self, text: str) -> float:
-        assert self.embedding is not None
-        return float(self._from_sims(self.embedding.embed_one(text) @ self.prototypes_))
+        return float(self.score_proba(self.classifier.predict_proba_one(text)))
 
     def score_batch(self, texts: Sequence[str]) -> np.ndarray:
-        assert self.embedding is not None
         texts = list(texts)
         if not texts:
             return np.zeros(0, dtype=np.float64)
-        return self._from_sims(self.embedding.transform(texts) @ self.prototypes_).astype(np.float64)
+        return np.asarray(self.score_proba(self.classifier.predict_proba(texts)), dtype=np.float64)
 
 
 def reference_arrays(model: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
@@ -167,6 +159,7 @@ def reference_arrays(model: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
     texts = list(texts)
     det = model.novelty_detector
     proba = model.predict_proba(texts)
+    novelty = det.score_proba(proba) if len(texts) else np.zeros(0)
     top2 = -np.partition(-proba, 1, axis=1)[:, :2]
     return {
         "embedding": det.embedding.transform(texts).astype(np.float32),
@@ -174,5 +167,5 @@ def reference_arrays(model: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
         "margin": (top2[:, 0] - top2[:, 1]).astype(np.float32),
         "predicted": np.argmax(proba, axis=1).astype(np.float32),
         "unseen": det.embedding.unseen_share(texts).astype(np.float32),
-        "novelty": det.score_batch(texts).astype(np.float32),
+        "novelty": np.asarray(novelty, dtype=np.float32),
     }

@@ -21,6 +21,7 @@ from router.ml.classifier import IntentClassifier
 from router.ml.data import fingerprint_rows
 from router.ml.evaluate import evaluate
 from router.ml.model import RouterModel
+from router.ml.novelty import NoveltyDetector, reference_arrays
 from router.ml.thresholds import DEFAULT_AMBIGUITY_MARGIN, choose_default_threshold, choose_thresholds
 
 Progress = Callable[[str], None]
@@ -37,6 +38,8 @@ class TrainResult:
     holdout_fingerprint: str
     params: dict[str, Any]  # the classifier's get_params(), JSON-safe
     train_seconds: float
+    #: the drift checks' reference: held-out features (float32 arrays), see novelty.reference_arrays
+    reference: dict[str, np.ndarray] | None = None
 
 
 def json_safe_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,6 +124,8 @@ def train_model(
     except TypeError as exc:
         raise TrainingDataError(f"invalid classifier parameters: {exc}", errors=[str(exc)]) from exc
     clf.fit(tr_x, tr_y, progress=say)
+    say("novelty")
+    novelty = NoveltyDetector(clf).fit(tr_x).calibrate(ho_x)
 
     say("thresholds")
     proba = clf.predict_proba(ho_x)
@@ -135,6 +140,7 @@ def train_model(
         default_threshold=default,
         ambiguity_margin=ambiguity_margin,
         target_precision=target_precision,
+        novelty_detector=novelty,
     )
     return TrainResult(
         model=model,
@@ -144,4 +150,5 @@ def train_model(
         holdout_fingerprint=fingerprint_rows(ho_x, ho_y),
         params=json_safe_params(clf.get_params()),
         train_seconds=round(time.perf_counter() - start, 3),
+        reference=reference_arrays(model, ho_x),
     )

@@ -50,6 +50,8 @@ def render() -> tuple[bytes, str]:
     from prometheus_client import REGISTRY
 
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
 SHADOW_DROPPED = Counter("router_shadow_dropped_total", "Shadow scores dropped because the queue was full")
 AUTO_ROLLBACKS = Counter("router_auto_rollbacks_total", "Automatic rollbacks by the guardrail watch", ["slot"])
 
@@ -57,3 +59,8 @@ AUTO_ROLLBACKS = Counter("router_auto_rollbacks_total", "Automatic rollbacks by 
 REVIEW_LABELS = Counter(
     "router_review_labels_total", "Reviewer labels by outcome (confirmed or corrected the model)", ["outcome"]
 )
+
+JOB_RUNS = Counter("router_job_runs_total", "Scheduled job runs this process ran, by outcome", ["job", "status"])
+JOB_EVENTS = Counter("router_job_events_total", "Scheduler trouble: missed, failed, overlapping runs", ["job", "event"])
+DRIFT_CHECKS = Counter("router_drift_checks_total", "Drift checks by outcome", ["drift"])
+ALERTS_SENT = Counter("router_alerts_sent_total", "Alerts sent to the notifiers, by severity", ["severity"])

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from ..errors import ModelIntegrityError, NotFound
 ARTEFACT = "model.joblib"
 CARD = "card.json"
 HOLDOUT = "holdout.csv"
+REFERENCE = "reference.npz"
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -100,10 +102,13 @@ class ModelStore:
         model: Any,
         card: dict[str, Any],
         holdout: tuple[list[str], list[str]] | None = None,
+        reference: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Write artefact, card and held-out set into a temporary directory, then rename it in place.
+        """Write artefact, card, held-out set and drift reference into a temporary directory, then
+        rename it in place.
 
-        A crash at any point leaves either the whole version or nothing.
+        A crash at any point leaves either the whole version or nothing.  ``reference`` holds the
+        drift checks' held-out arrays (saved as float32 ``reference.npz``, no pickles).
         """
         final = self.path_for(version)
         if final.exists():
@@ -117,10 +122,22 @@ class ModelStore:
                     writer = csv.writer(fh)
                     writer.writerow(["text", "category"])
                     writer.writerows(zip(*holdout, strict=True))
+            extra: dict[str, Any] = {}
+            if reference is not None:
+                arrays = {k: numpy.asarray(v, dtype=numpy.float32) for k, v in reference.items()}
+                with (tmp / REFERENCE).open("wb") as fh:
+                    numpy.savez(fh, **arrays)
+                extra["reference"] = {
+                    "file": REFERENCE,
+                    "sha256": sha256_file(tmp / REFERENCE),
+                    "rows": len(next(iter(arrays.values()))) if arrays else 0,
+                    "arrays": {k: list(v.shape) for k, v in arrays.items()},
+                }
             card = {
                 **card,
                 "version": version,
                 "libraries": library_versions(),
+                **extra,
                 "artefact": {
                     "file": ARTEFACT,
                     "sha256": sha256_file(tmp / ARTEFACT),
@@ -163,6 +180,17 @@ class ModelStore:
     def load(self, version: str) -> Any:
         card = self.verify(version)
         return joblib.load(self.path_for(version) / card["artefact"]["file"])
+
+    def reference(self, version: str) -> dict[str, numpy.ndarray]:
+        """The drift reference arrays kept with ``version``, after their checksum matches the card."""
+        info = self.card(version).get("reference")
+        if not info:
+            raise NotFound(f"model {version} has no drift reference; retrain it to get one")
+        path = self.path_for(version) / REFERENCE
+        if not path.is_file() or sha256_file(path) != info.get("sha256"):
+            raise ModelIntegrityError(f"model {version}: the drift reference is missing or does not match its card")
+        with numpy.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
 
     def holdout(self, version: str) -> tuple[list[str], list[str]]:
         path = self.path_for(version) / HOLDOUT

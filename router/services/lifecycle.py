@@ -97,8 +97,10 @@ def promote(
         if row.state == target and not (target == "canary" and slots["canary"].percent != percent):
             raise Conflict(f"model {version} is already {target}")
         active = slots["active"].version if "active" in slots else None
-    report = run_gates(ctx, version, active if active != version else None, _ruleset_text(ctx))
     ruleset_version = ctx.ruleset().version
+    compared_with = active if active != version else None
+    report = _recent_pass(ctx, version, target, compared_with, ruleset_version) or run_gates(
+        ctx, version, compared_with, _ruleset_text(ctx))
     with ctx.db.session() as s:
         s.add(
             GateReport(
@@ -137,6 +139,27 @@ def promote(
         after = _snapshot(s)
     ctx.runtime.invalidate()
     return {"version": version, "state": target, "slots": after, "gate_report": report}
+
+
+REUSE_GATES_S = 24 * 3600
+
+
+def _recent_pass(ctx: Any, version: str, target: str, compared_with: str | None,
+                 ruleset_version: str) -> dict[str, Any] | None:
+    """A passing report for the same version, target, baseline and rule set from the last day.
+
+    Artefacts are immutable, so re-running the gates would measure the same thing again; an
+    operator flipping between two versions is not slowed down by them.
+    """
+    since = datetime.now(UTC).timestamp() - REUSE_GATES_S
+    with ctx.db.session() as s:
+        rows = s.scalars(select(GateReport).where(
+            GateReport.version == version, GateReport.target == target, GateReport.passed.is_(True),
+            GateReport.ruleset_version == ruleset_version).order_by(GateReport.id.desc()).limit(5))
+        for row in rows:
+            if row.at.timestamp() >= since and row.report.get("compared_with") == compared_with:
+                return {**row.report, "reused_from": row.id}
+    return None
 
 
 def _transition(s: Session, row: ModelVersion, target: str, percent: float | None) -> None:

@@ -80,7 +80,9 @@ def train(
     if merged is not None:
         card["feedback"] = merged.summary
     say(f"saving model version {version}")
-    card = ctx.store.save(version, result.model, card, holdout=(result.holdout_texts, result.holdout_labels))
+    card = ctx.store.save(
+        version, result.model, card, holdout=(result.holdout_texts, result.holdout_labels), reference=result.reference
+    )
     versions.register(ctx.db, card, actor=actor)
     if activate:
         from .lifecycle import activate_ungated, promote

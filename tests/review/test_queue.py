@@ -22,6 +22,9 @@ from .helpers import add_decision, expire_claim
 def qctx(tmp_path: Path, trained: tuple[Path, str], database_url: str):  # type: ignore[no-untyped-def]
     """A context on each backend, with the test model active."""
     context = prepare_home(tmp_path / "home", trained, database_url)
+    # Load the model before any race below: ModelRuntime.refresh marks itself fresh before it has
+    # swapped the first model in, so threads arriving meanwhile see "no active model".
+    context.runtime.current()
     yield context
     context.db.dispose()
 

@@ -197,6 +197,8 @@ def test_transitions_rollback_and_a_complete_audit_log(ctx: Context, small) -> N
     assert last["before"]["active"]["version"] == v["good"] and last["after"]["active"]["version"] == v["base"]
     with pytest.raises(Conflict):
         lifecycle.rollback(ctx, actor="bob", reason="again", expected_active=v["good"])
+    again = lifecycle.promote(ctx, v["good"], "active", actor="bob", reason="fixed the complaint")
+    assert again["gate_report"]["passed"] and again["gate_report"]["reused_from"]  # same artefact, baseline, rules
 
 
 def test_canary_share_is_within_tolerance_and_stable_per_ticket() -> None:

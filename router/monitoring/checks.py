@@ -1,0 +1,136 @@
+"""The services the scheduled jobs call: each checks one thing and raises or clears its alert."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from . import alerts, calibration, metrics, service
+
+log = logging.getLogger(__name__)
+
+
+def _fired(result: dict[str, Any]) -> list[str]:
+    return [
+        f"{name} (p={r['data']['p_val']:.2g} < {r['data']['threshold']:.2g})"
+        for name, r in result["detectors"].items()
+        if r["data"]["is_drift"] and r["data"].get("votes", True)
+    ]
+
+
+def drift(ctx: Any) -> dict[str, Any]:
+    """Check the last window of the active model; alert on drift, send a recovery notice when it clears."""
+    result = service.check(ctx)
+    if "skipped" in result:
+        return {k: result[k] for k in ("skipped", "model_version", "window_size")}
+    version = result["model_version"]
+    metrics.DRIFT_CHECKS.labels(drift=str(result["is_drift"]).lower()).inc()
+    figures = {
+        name: {
+            "p_val": round(r["data"]["p_val"], 6),
+            "distance": round(r["data"]["distance"], 4),
+            "is_drift": r["data"]["is_drift"],
+        }
+        for name, r in result["detectors"].items()
+    }
+    figures["window"] = {
+        "size": result["sizes"]["window"],
+        "reference": result["reference"],
+        "check_id": result.get("id"),
+    }
+    key = f"drift:{version}"
+    if result["is_drift"]:
+        sent = alerts.fire(
+            ctx,
+            key,
+            "warning",
+            f"Input or output drift on model {version}",
+            "The last window of tickets differs from the reference: "
+            + "; ".join(_fired(result))
+            + ". See GET /v1/monitoring/drift and `router drift report`.",
+            figures,
+        )
+        if sent:
+            metrics.ALERTS_SENT.labels(severity="warning").inc()
+    else:
+        alerts.clear(ctx, key, f"drift check {result.get('id')} found no drift on model {version}", figures)
+    return {
+        "id": result.get("id"),
+        "is_drift": result["is_drift"],
+        "model_version": version,
+        "fired": _fired(result),
+        "seconds": result["seconds"],
+    }
+
+
+def accuracy(ctx: Any) -> dict[str, Any]:
+    """Expected accuracy of recent traffic (mean calibrated confidence) against held-out accuracy."""
+    from ..registry.versions import active_version
+
+    version = active_version(ctx.db)
+    if version is None:
+        return {"skipped": "no active model"}
+    est = calibration.expected_accuracy(ctx, version, ctx.settings.drift_window)
+    key = f"accuracy:{version}"
+    if (
+        est["expected_accuracy"] is None
+        or est["held_out_accuracy"] is None
+        or est["decisions"] < ctx.settings.drift_min_window
+    ):
+        return {**est, "skipped": "too few decisions"}
+    drop = est["held_out_accuracy"] - est["expected_accuracy"]
+    est["drop"] = round(drop, 4)
+    if drop > ctx.settings.alert_accuracy_drop:
+        if alerts.fire(
+            ctx,
+            key,
+            "warning",
+            f"Expected accuracy of model {version} dropped",
+            f"recent tickets' mean calibrated confidence is {est['expected_accuracy']:.3f}, "
+            f"held-out accuracy was {est['held_out_accuracy']:.3f} (drop {drop:.3f} > "
+            f"{ctx.settings.alert_accuracy_drop:g})",
+            est,
+        ):
+            metrics.ALERTS_SENT.labels(severity="warning").inc()
+    else:
+        alerts.clear(
+            ctx,
+            key,
+            f"expected accuracy {est['expected_accuracy']:.3f} is back within "
+            f"{ctx.settings.alert_accuracy_drop:g} of held-out {est['held_out_accuracy']:.3f}",
+            est,
+        )
+    return est
+
+
+def review_backlog(ctx: Any) -> dict[str, Any]:
+    """Open review items and the oldest wait; alert when either passes its limit."""
+    try:
+        from ..review import stats as review_stats
+    except ImportError:  # the review queue is not installed: nothing to watch
+        return {"skipped": "no review queue"}
+    figures = review_stats(ctx)
+    open_items, oldest = figures.get("open", 0), figures.get("oldest_wait_s") or 0.0
+    st = ctx.settings
+    out = {"open": open_items, "oldest_wait_s": oldest, "backlog_by_reason": figures.get("backlog_by_reason")}
+    if open_items > st.alert_backlog_open or oldest > st.alert_backlog_wait_h * 3600:
+        if alerts.fire(
+            ctx,
+            "review.backlog",
+            "warning",
+            "The review queue is backing up",
+            f"{open_items} open items (limit {st.alert_backlog_open}), oldest waiting "
+            f"{oldest / 3600:.1f} h (limit {st.alert_backlog_wait_h:g} h)",
+            out,
+        ):
+            metrics.ALERTS_SENT.labels(severity="warning").inc()
+    else:
+        alerts.clear(ctx, "review.backlog", f"{open_items} open items, oldest waiting {oldest / 3600:.1f} h", out)
+    return out
+
+
+def model_watch(ctx: Any) -> dict[str, Any]:
+    """The model guardrail watch (automatic rollback), once per cluster."""
+    from ..services.lifecycle import watch
+
+    return {"breaches": watch(ctx)}

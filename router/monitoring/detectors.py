@@ -1,0 +1,313 @@
+"""Drift detectors: one small class per statistic, results shaped like alibi-detect's.
+
+Every detector compares a production window with a reference sample (the held-out tickets kept
+with the model version, or a pinned production window) and answers::
+
+    {"data": {"is_drift": bool, "p_val": float, "threshold": float, "distance": float, ...},
+     "meta": {"name": ..., "version": ..., "backend": "alibi" | "scipy", "statistic": ...}}
+
+``p_val`` is the smallest per-feature p-value after the Bonferroni correction (so a detector
+says drift exactly when ``p_val < threshold``), ``distance`` the largest per-feature statistic.
+
+Two backends compute the same statistics: ``alibi`` (alibi-detect's KSDrift, ChiSquareDrift and
+ClassifierDrift with the scikit-learn backend; BSL 1.1 licensed, imported only when a check runs
+because it takes seconds to import) and ``scipy`` (scipy.stats and scikit-learn directly).
+No Flask here, and nothing is imported at module import time beyond numpy/scipy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.stats import chi2_contingency, ks_2samp
+
+BACKENDS = ("alibi", "scipy")
+VERSION = "1"
+
+
+def _check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"drift backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    return backend
+
+
+class Detector:
+    """Base: ``x_ref`` is a 2-D float array; :meth:`predict` tests one window ``x`` against it."""
+
+    name: ClassVar[str] = "detector"
+    statistic: ClassVar[str] = ""
+    #: which reference/window arrays the detector reads (see router.ml.novelty.reference_arrays)
+    inputs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, x_ref: np.ndarray, p_val: float = 0.05, backend: str = "scipy") -> None:
+        self.x_ref = np.asarray(x_ref, dtype=np.float32).reshape(len(x_ref), -1)
+        self.p_val = float(p_val)
+        self.backend = _check_backend(backend)
+        self._alibi: Any = None
+
+    @classmethod
+    def select(cls, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        """The detector's input matrix from a dict of reference or window arrays."""
+        cols = [np.asarray(arrays[k], dtype=np.float32).reshape(len(arrays[k]), -1) for k in cls.inputs]
+        return np.hstack(cols) if len(cols) > 1 else cols[0]
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_ref.shape[1])
+
+    def predict(self, x: np.ndarray) -> dict[str, Any]:
+        x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+        if x.shape[1] != self.n_features:
+            raise ValueError(f"{self.name}: window has {x.shape[1]} features, reference {self.n_features}")
+        p_vals, dist = self._score_alibi(x) if self.backend == "alibi" else self._score_scipy(x)
+        p_vals = np.atleast_1d(np.asarray(p_vals, dtype=np.float64))
+        dist = np.atleast_1d(np.asarray(dist, dtype=np.float64))
+        p_adj = float(min(1.0, float(np.nanmin(p_vals)) * len(p_vals))) if len(p_vals) else 1.0
+        return {
+            "data": {
+                "is_drift": bool(p_adj < self.p_val),
+                "p_val": p_adj,
+                "threshold": self.p_val,
+                "distance": float(np.nanmax(dist)) if len(dist) else 0.0,
+                "n_features": len(p_vals),
+                **self._extra(x),
+            },
+            "meta": {"name": self.name, "version": VERSION, "backend": self.backend, "statistic": self.statistic},
+        }
+
+    def _extra(self, x: np.ndarray) -> dict[str, Any]:
+        return {}
+
+    def _score_scipy(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _score_alibi(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+class _KSDetector(Detector):
+    """Two-sample Kolmogorov-Smirnov per feature, Bonferroni-corrected (alibi's KSDrift)."""
+
+    statistic = "ks"
+    alternative: ClassVar[str] = "two-sided"
+
+    def _score_scipy(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        out = [
+            ks_2samp(self.x_ref[:, f], x[:, f], alternative=self.alternative, method="asymp")
+            for f in range(self.n_features)
+        ]
+        return np.array([r.pvalue for r in out]), np.array([r.statistic for r in out])
+
+    def _score_alibi(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._alibi is None:
+            from alibi_detect.cd import KSDrift
+
+            self._alibi = KSDrift(self.x_ref, p_val=self.p_val, correction="bonferroni", alternative=self.alternative)
+        p_vals, dist = self._alibi.score(x)
+        return p_vals, dist
+
+
+class InputDrift(_KSDetector):
+    """Input drift: KS on each component of the fixed text embedding (TF-IDF → TruncatedSVD)."""
+
+    name = "input_ks"
+    inputs = ("embedding",)
+
+
+class ConfidenceDrift(_KSDetector):
+    """Confidence drift: one-sided KS on the top confidence and on the top-1 minus top-2 margin
+    (lower than the reference's: the direction that costs accuracy)."""
+
+    name = "confidence_ks"
+    inputs = ("confidence", "margin")
+    alternative = "less"  # scipy: the reference's CDF lies below the window's, i.e. smaller values
+
+    def _extra(self, x: np.ndarray) -> dict[str, Any]:
+        return {"mean_confidence": {"reference": float(self.x_ref[:, 0].mean()), "window": float(x[:, 0].mean())}}
+
+
+class VocabularyDrift(_KSDetector):
+    """Vocabulary drift: one-sided KS on each ticket's share of never-seen tokens (more unseen words)."""
+
+    name = "vocabulary"
+    inputs = ("unseen",)
+    alternative = "greater"  # scipy: the reference's CDF lies above the window's, i.e. larger shares
+
+    def _extra(self, x: np.ndarray) -> dict[str, Any]:
+        return {"unseen_share": {"reference": float(self.x_ref.mean()), "window": float(x.mean())}}
+
+
+class PredictionDrift(Detector):
+    """Prediction drift: chi-square on the predicted-intent counts, one 2x2 table per intent
+    (the intent's share against the rest) with Bonferroni, so one intent whose share moves is
+    found as well as a broad change of the mix (alibi's ChiSquareDrift on one-hot intents)."""
+
+    name = "prediction_chi2"
+    statistic = "chi2"
+    inputs = ("predicted",)
+
+    def __init__(
+        self, x_ref: np.ndarray, p_val: float = 0.05, backend: str = "scipy", n_classes: int | None = None
+    ) -> None:
+        super().__init__(x_ref, p_val, backend)
+        ref = self.x_ref[:, 0].astype(np.int64)
+        self.n_classes = int(n_classes if n_classes is not None else (ref.max() + 1 if len(ref) else 1))
+
+    @property
+    def n_features(self) -> int:
+        return 1
+
+    def _counts(self, x: np.ndarray) -> np.ndarray:
+        return np.bincount(x[:, 0].astype(np.int64), minlength=self.n_classes)
+
+    def _onehot(self, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        return (x[:, :1].astype(np.int64) == classes[None, :]).astype(np.float32)
+
+    def _present(self, x: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(self._counts(self.x_ref) + self._counts(x))
+
+    def _score_scipy(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ref_c, win_c = self._counts(self.x_ref), self._counts(x)
+        p_vals, dist = [], []
+        for c in self._present(x):
+            table = np.array([[ref_c[c], len(self.x_ref) - ref_c[c]], [win_c[c], len(x) - win_c[c]]])
+            if (table.sum(axis=0) == 0).any():
+                p_vals.append(1.0)
+                dist.append(0.0)
+                continue
+            stat, p, _, _ = chi2_contingency(table)
+            p_vals.append(p)
+            dist.append(stat)
+        return np.array(p_vals), np.array(dist)
+
+    def _score_alibi(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from alibi_detect.cd import ChiSquareDrift
+
+        classes = self._present(x)  # intents never seen in either sample carry no information
+        cats = {f: [0, 1] for f in range(len(classes))}
+        det = ChiSquareDrift(self._onehot(self.x_ref, classes), p_val=self.p_val, categories_per_feature=cats)
+        p_vals, dist = det.score(self._onehot(x, classes))
+        return p_vals, dist
+
+    def _extra(self, x: np.ndarray) -> dict[str, Any]:
+        ref = self._counts(self.x_ref) / max(1, len(self.x_ref))
+        win = self._counts(x) / max(1, len(x))
+        moved = np.argsort(-np.abs(win - ref))[:3]
+        return {
+            "largest_moves": [
+                {"class": int(c), "reference": round(float(ref[c]), 4), "window": round(float(win[c]), 4)}
+                for c in moved
+            ]
+        }
+
+
+class NoveltyDrift(Detector):
+    """Novelty drift: chi-square (2x2) on the share of tickets above the model's calibrated novelty
+    threshold, one-sided (more novel tickets than the reference): tickets of intents the model
+    was never taught cluster above the threshold long before they move the other statistics."""
+
+    name = "novelty_rate"
+    statistic = "chi2"
+    inputs = ("novelty",)
+
+    def __init__(
+        self, x_ref: np.ndarray, p_val: float = 0.05, backend: str = "scipy", novelty_threshold: float | None = None
+    ) -> None:
+        super().__init__(x_ref, p_val, backend)
+        # the held-out reference calibrated the threshold at its 95th percentile
+        self.cut = float(novelty_threshold if novelty_threshold is not None else np.quantile(self.x_ref, 0.95))
+
+    def _flags(self, x: np.ndarray) -> np.ndarray:
+        return (x[:, :1] > self.cut).astype(np.float32)
+
+    def _one_sided(self, x: np.ndarray, p_two: np.ndarray) -> np.ndarray:
+        up = self._flags(x).mean() > self._flags(self.x_ref).mean()
+        return np.where(up, p_two / 2, 1 - p_two / 2)
+
+    def _score_scipy(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a, b = self._flags(self.x_ref)[:, 0], self._flags(x)[:, 0]
+        table = np.array([[a.sum(), len(a) - a.sum()], [b.sum(), len(b) - b.sum()]])
+        if (table.sum(axis=0) == 0).any():
+            return np.array([1.0]), np.array([0.0])
+        stat, p, _, _ = chi2_contingency(table)
+        return self._one_sided(x, np.array([p])), np.array([stat])
+
+    def _score_alibi(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from alibi_detect.cd import ChiSquareDrift
+
+        ref, win = self._flags(self.x_ref), self._flags(x)
+        if len(np.unique(np.concatenate([ref, win]))) < 2:
+            return np.array([1.0]), np.array([0.0])
+        det = ChiSquareDrift(ref, p_val=self.p_val, categories_per_feature={0: [0, 1]})
+        p_vals, dist = det.score(win)
+        return self._one_sided(x, np.asarray(p_vals, dtype=np.float64)), dist
+
+    def _extra(self, x: np.ndarray) -> dict[str, Any]:
+        return {
+            "novel_share": {
+                "reference": float(self._flags(self.x_ref).mean()),
+                "window": float(self._flags(x).mean()),
+                "threshold": self.cut,
+            }
+        }
+
+
+class ClassifierInputDrift(Detector):
+    """Second opinion on input drift: a classifier learns to tell reference from window tickets
+    (5-fold, out-of-fold probabilities); a one-sided KS test of its window vs reference scores
+    (alibi's ClassifierDrift with the scikit-learn backend)."""
+
+    name = "input_classifier"
+    statistic = "classifier_ks"
+    inputs = ("embedding",)
+    n_folds = 5
+    seed = 0
+
+    def _model(self) -> Any:
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=1.0, solver="liblinear")
+
+    def _score_scipy(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.model_selection import StratifiedKFold
+
+        X = np.concatenate([self.x_ref, x])
+        y = np.concatenate([np.zeros(len(self.x_ref)), np.ones(len(x))]).astype(np.int64)
+        probs = np.empty(len(X))
+        for tr, te in StratifiedKFold(self.n_folds, shuffle=True, random_state=self.seed).split(X, y):
+            probs[te] = self._model().fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+        res = ks_2samp(probs[y == 0], probs[y == 1], alternative="greater", method="asymp")
+        return np.array([res.pvalue]), np.array([res.statistic])
+
+    def _score_alibi(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from alibi_detect.cd import ClassifierDrift
+
+        if self._alibi is None:
+            self._alibi = ClassifierDrift(
+                self.x_ref,
+                self._model(),
+                backend="sklearn",
+                p_val=self.p_val,
+                n_folds=self.n_folds,
+                train_size=None,
+                seed=self.seed,
+                preds_type="probs",
+            )
+        with warnings.catch_warnings():  # alibi calls ks_2samp without a method; it falls back to asymp
+            warnings.filterwarnings("ignore", message="ks_2samp: Exact calculation unsuccessful")
+            p_val, dist, *_ = self._alibi._detector.score(x)
+        return np.array([p_val]), np.array([dist])
+
+
+DETECTORS: tuple[type[Detector], ...] = (
+    InputDrift,
+    PredictionDrift,
+    ConfidenceDrift,
+    VocabularyDrift,
+    NoveltyDrift,
+    ClassifierInputDrift,
+)
+#: detectors whose answer is reported but does not make the overall answer (a second opinion)
+SECOND_OPINIONS: tuple[type[Detector], ...] = (ClassifierInputDrift,)
