@@ -3,6 +3,7 @@ probable incident and link the tickets. Counted in the database, so every worker
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from router.db import Database, Decision, Ticket
 from router.hooks import hookimpl
 from router.routing.engine import raise_priority
 
-CONFIG: dict[str, Any] = {"tickets": 20, "minutes": 10, "team": "incident-response"}
+CONFIG: dict[str, Any] = {"tickets": 20, "minutes": 10, "team": "incident-response", "cache_seconds": 2.0}
 _STATE: dict[str, Any] = {"db": None}
 _MAX_LINKED = 50
 
@@ -21,10 +22,31 @@ _MAX_LINKED = 50
 def router_configure(config: dict[str, Any], db: Database) -> None:
     CONFIG.update(config or {})
     _STATE["db"] = db
+    _CACHE.clear()
+
+
+_CACHE: dict[tuple[str, float], tuple[float, int]] = {}
 
 
 def count_recent(intent: str, minutes: float = 10) -> int:
-    """Decisions with ``intent`` in the last ``minutes`` minutes, across the service."""
+    """Decisions with ``intent`` in the last ``minutes`` minutes, across the service.
+
+    Read from the database at most every ``cache_seconds`` (2 s) per worker and intent (a count per
+    ticket would cost more than deciding it); a burst is minutes long, so seconds of lag are harmless.
+    """
+    key = (str(intent), float(minutes))
+    now = time.monotonic()
+    cached = _CACHE.get(key)
+    if cached is not None and now - cached[0] < float(CONFIG["cache_seconds"]):
+        return cached[1]
+    count = _count(*key)
+    if len(_CACHE) > 10_000:
+        _CACHE.clear()
+    _CACHE[key] = (now, count)
+    return count
+
+
+def _count(intent: str, minutes: float) -> int:
     db: Database | None = _STATE["db"]
     if db is None:
         return 0

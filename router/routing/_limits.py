@@ -210,6 +210,7 @@ def _class_end(pattern: str, start: int) -> int | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def pattern_cost(pattern: str) -> int:
     """Conservative size of ``pattern`` once counted repeats are unrolled (nested bounds multiply).
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import io
 import re
 import reprlib
@@ -453,8 +454,9 @@ class _Validator:
         return PLAIN
 
 
+@functools.lru_cache(maxsize=8192)
 def _source(node: ast.AST, limit: int = 200) -> str:
-    """Source text of a sub-expression, for messages (shortened)."""
+    """Source text of a sub-expression, for messages (shortened; cached: trees never change once compiled)."""
     try:
         text = ast.unparse(node)
     except Exception:  # a hand-built tree that cannot be unparsed

@@ -60,8 +60,7 @@ def webhook_server() -> Iterator[tuple[str, Inbox]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            inbox.add({"path": self.path, "content_type": self.headers.get("Content-Type"),
-                       "json": json.loads(body)})
+            inbox.add({"path": self.path, "content_type": self.headers.get("Content-Type"), "json": json.loads(body)})
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"ok")

@@ -20,10 +20,17 @@ def alerting(tmp_path: Path, trained, smtp_server, webhook_server, database_url:
     smtp_port, mails = smtp_server
     url, posts = webhook_server
     ctx = prepare_home(
-        tmp_path / "home", trained, database_url,
-        ROUTER_ALERT_WEBHOOK_URL=url, ROUTER_ALERT_SMTP_HOST="127.0.0.1", ROUTER_ALERT_SMTP_PORT=str(smtp_port),
-        ROUTER_ALERT_SMTP_FROM="router@example.com", ROUTER_ALERT_SMTP_TO="oncall@example.com,ml@example.com",
-        ROUTER_ALERT_COOLDOWN_S="600", ROUTER_DRIFT_BACKEND="scipy", ROUTER_DRIFT_WINDOW="200",
+        tmp_path / "home",
+        trained,
+        database_url,
+        ROUTER_ALERT_WEBHOOK_URL=url,
+        ROUTER_ALERT_SMTP_HOST="127.0.0.1",
+        ROUTER_ALERT_SMTP_PORT=str(smtp_port),
+        ROUTER_ALERT_SMTP_FROM="router@example.com",
+        ROUTER_ALERT_SMTP_TO="oncall@example.com,ml@example.com",
+        ROUTER_ALERT_COOLDOWN_S="600",
+        ROUTER_DRIFT_BACKEND="scipy",
+        ROUTER_DRIFT_WINDOW="200",
         ROUTER_DRIFT_MIN_WINDOW="50",
     )
     yield ctx, mails, posts
@@ -92,8 +99,14 @@ def test_a_shifted_stream_raises_a_drift_alert_and_a_calm_one_clears_it(alerting
 
 def test_a_failing_notifier_does_not_stop_the_others(tmp_path: Path, trained, webhook_server) -> None:
     url, posts = webhook_server
-    ctx = prepare_home(tmp_path / "h", trained, ROUTER_ALERT_WEBHOOK_URL=url, ROUTER_ALERT_SMTP_HOST="127.0.0.1",
-                       ROUTER_ALERT_SMTP_PORT="1", ROUTER_ALERT_SMTP_TO="x@example.com")
+    ctx = prepare_home(
+        tmp_path / "h",
+        trained,
+        ROUTER_ALERT_WEBHOOK_URL=url,
+        ROUTER_ALERT_SMTP_HOST="127.0.0.1",
+        ROUTER_ALERT_SMTP_PORT="1",
+        ROUTER_ALERT_SMTP_TO="x@example.com",
+    )
     assert alerts.fire(ctx, "k", "critical", "Something broke", "details")
     assert len(posts.items) == 1 and posts.items[0]["json"]["text"].startswith("[CRITICAL]")
     ctx.db.dispose()

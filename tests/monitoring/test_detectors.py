@@ -37,8 +37,14 @@ def _synthetic(shift: bool, rng: np.random.Generator) -> dict[str, np.ndarray]:
         pred = rng.choice(10, size=n, p=np.array([0.37, *np.full(9, 0.07)]))
         unseen = rng.beta(2, 10, size=n)
         novelty = rng.beta(4, 5, size=n)
-    return {"embedding": emb, "confidence": conf, "margin": conf * 0.8, "predicted": pred.astype(np.float32),
-            "unseen": unseen, "novelty": novelty}
+    return {
+        "embedding": emb,
+        "confidence": conf,
+        "margin": conf * 0.8,
+        "predicted": pred.astype(np.float32),
+        "unseen": unseen,
+        "novelty": novelty,
+    }
 
 
 DETECTORS = [InputDrift, ClassifierInputDrift, PredictionDrift, ConfidenceDrift, VocabularyDrift, NoveltyDrift]
@@ -81,18 +87,27 @@ def test_real_shift_on_banking77(trained, backend: str) -> None:
     model, reference = store.load(version), store.reference(version)
     assert store.card(version)["reference"]["rows"] == len(reference["confidence"])
     assert reference["embedding"].dtype == np.float32
-    suite = DriftSuite(reference, backend=backend, n_classes=len(model.classes),
-                       novelty_threshold=model.novelty_threshold)
+    suite = DriftSuite(
+        reference, backend=backend, n_classes=len(model.classes), novelty_threshold=model.novelty_threshold
+    )
     held_out, _ = store.holdout(version)
     rng = np.random.default_rng(0)
     calm = [held_out[i] for i in rng.choice(len(held_out), 400, replace=False)]
     quiet = suite.check(reference_arrays(model, calm))
     assert not quiet["is_drift"], quiet
     # a shifted stream: cards only (five intents) plus tickets about something else entirely
-    cards = [t for t, lab in _banking("test") if lab in {"card_arrival", "card_delivery_estimate", "lost_or_stolen_card",
-                                                         "card_not_working", "activate_my_card"}]
-    other = ["what is the best recipe for lasagna", "my flight to paris was cancelled, rebook me",
-             "the printer on floor 3 is jammed again", "can you recommend a good hiking trail nearby"] * 10
+    cards = [
+        t
+        for t, lab in _banking("test")
+        if lab
+        in {"card_arrival", "card_delivery_estimate", "lost_or_stolen_card", "card_not_working", "activate_my_card"}
+    ]
+    other = [
+        "what is the best recipe for lasagna",
+        "my flight to paris was cancelled, rebook me",
+        "the printer on floor 3 is jammed again",
+        "can you recommend a good hiking trail nearby",
+    ] * 10
     loud = suite.check(reference_arrays(model, cards + other))
     assert loud["is_drift"]
     fired = {n for n, r in loud["detectors"].items() if r["data"]["is_drift"]}

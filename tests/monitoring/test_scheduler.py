@@ -78,8 +78,11 @@ def test_the_scheduler_declares_every_job_with_safe_defaults(tmp_path: Path, tra
     sched = MonitoringScheduler(ctx).start()
     try:
         jobs = {j.id: j for j in sched._scheduler.get_jobs()}
-        assert set(jobs) == {s.id for s in JOBS} == {"monitoring.drift", "monitoring.calibration",
-                                                    "monitoring.review_backlog", "models.watch"}
+        assert (
+            set(jobs)
+            == {s.id for s in JOBS}
+            == {"monitoring.drift", "monitoring.calibration", "monitoring.review_backlog", "models.watch"}
+        )
         for job in jobs.values():
             assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time >= 60
         assert jobs["monitoring.drift"].trigger.interval == timedelta(minutes=15)
@@ -91,8 +94,13 @@ def test_the_scheduler_declares_every_job_with_safe_defaults(tmp_path: Path, tra
 
 def _serve(home: Path, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as fh:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen([ROUTER, "serve", "--port", str(port), "--workers", "2"], env=env,
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [ROUTER, "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 @pytest.mark.server
@@ -100,8 +108,12 @@ def test_two_instances_with_two_workers_run_each_job_run_once(tmp_path: Path, tr
     home = tmp_path / "home"
     ctx = prepare_home(home, trained, database_url)
     ctx.db.dispose()
-    intervals = {"ROUTER_DRIFT_INTERVAL_S": "2", "ROUTER_CALIBRATION_INTERVAL_S": "2",
-                 "ROUTER_BACKLOG_INTERVAL_S": "2", "ROUTER_WATCH_INTERVAL_S": "1"}
+    intervals = {
+        "ROUTER_DRIFT_INTERVAL_S": "2",
+        "ROUTER_CALIBRATION_INTERVAL_S": "2",
+        "ROUTER_BACKLOG_INTERVAL_S": "2",
+        "ROUTER_WATCH_INTERVAL_S": "1",
+    }
     env = {**os.environ, **make_env(home, database_url, **intervals)}
     procs, ports = [], [free_port(), free_port()]
     try:

@@ -119,7 +119,7 @@ def _store(db: Database, n: int, intent: str, minutes_ago: float = 1) -> None:
 
 
 def test_outage_burst_escalates_a_probable_incident_and_links_the_tickets(tmp_path, db) -> None:
-    host = host_with(tmp_path, db, {"outage_burst": {"tickets": 5, "minutes": 10}})
+    host = host_with(tmp_path, db, {"outage_burst": {"tickets": 5, "minutes": 10, "cache_seconds": 0}})
     _store(db, 3, "card_not_working")
     _store(db, 10, "card_not_working", minutes_ago=30)  # outside the window
     assert adjusted(host, "card broken", intent="card_not_working")["escalation"] is None
