@@ -44,7 +44,8 @@ def main() -> None:
     print(f"novelty threshold (95th percentile of the held-out split): {model.novelty_threshold:.4f}")
     print(
         f"unseen-intent tickets flagged novel or low_confidence: {share(novel, {'novel', 'low_confidence'}):.1%}"
-        f"   (novel alone {share(novel, {'novel'}):.1%}, any review reason {share(novel, {'novel', 'low_confidence', 'ambiguous'}):.1%})"
+        f"   (novel alone {share(novel, {'novel'}):.1%}, "
+        f"any review reason {share(novel, {'novel', 'low_confidence', 'ambiguous'}):.1%})"
     )
     print(f"known-intent tickets flagged novel:                   {share(known, {'novel'}):.1%}")
     print(

@@ -23,6 +23,7 @@ def router_configure(config: dict[str, Any], db: Database) -> None:
     CONFIG.update(config or {})
     _STATE["db"] = db
     _CACHE.clear()
+    _LINKED.clear()
 
 
 _CACHE: dict[tuple[str, float], tuple[float, int]] = {}
@@ -58,7 +59,23 @@ def _count(intent: str, minutes: float) -> int:
         )
 
 
+_LINKED: dict[tuple[str, float], tuple[float, list[dict[str, str]]]] = {}
+
+
 def recent_tickets(intent: str, minutes: float) -> list[dict[str, str]]:
+    """The latest tickets of the burst (cached like the counts: a burst links the same tickets)."""
+    key, now = (str(intent), float(minutes)), time.monotonic()
+    cached = _LINKED.get(key)
+    if cached is not None and now - cached[0] < float(CONFIG["cache_seconds"]):
+        return cached[1]
+    linked = _recent_tickets(*key)
+    if len(_LINKED) > 10_000:
+        _LINKED.clear()
+    _LINKED[key] = (now, linked)
+    return linked
+
+
+def _recent_tickets(intent: str, minutes: float) -> list[dict[str, str]]:
     db: Database | None = _STATE["db"]
     if db is None:
         return []

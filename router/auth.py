@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -40,10 +41,25 @@ def create_token(db: Database, role: str, name: str = "") -> str:
     return token
 
 
+_CACHE: dict[str, tuple[float, Principal]] = {}
+CACHE_S = 5.0  # a token revoked in the database keeps working in a worker for at most this long
+
+
 def authenticate(db: Database, authorization: str | None) -> Principal:
     if not authorization or not authorization.startswith("Bearer "):
         raise AuthError("a bearer token is required: Authorization: Bearer <token>")
     digest = _hash(authorization[len("Bearer ") :].strip())
+    cached = _CACHE.get(digest)
+    if cached is not None and time.monotonic() - cached[0] < CACHE_S:
+        return cached[1]
+    principal = _lookup(db, digest)
+    if len(_CACHE) > 10_000:
+        _CACHE.clear()
+    _CACHE[digest] = (time.monotonic(), principal)
+    return principal
+
+
+def _lookup(db: Database, digest: str) -> Principal:
     with db.session() as s:
         row = s.scalars(select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))).first()
         if row is None:

@@ -36,7 +36,7 @@ def _http_error(exc: HTTPException) -> Response:
         if status == 400 and errors == ["Invalid JSON body."]:
             message, errors = "the request body is not valid JSON", {"body": ["invalid JSON"]}
         elif status == 422:
-            message = "the ticket did not pass validation"
+            message = "the request did not pass validation"
     code = exc.name.lower().replace(" ", "_")
     if status == 413:
         message = "the request body is larger than the limit"

@@ -16,6 +16,7 @@ from ..schemas.tickets import DecisionOut, TicketIn
 from ..services import intake
 from ._common import ctx, json_body_bytes
 
+_TICKET_IN = TicketIn()
 blp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks", description="Helpdesk webhooks")
 
 
@@ -38,7 +39,7 @@ def receive(source: str, verified: bool = False) -> tuple[dict[str, Any], int]:
             f"the request body is not valid JSON: {exc}", errors={"body": ["invalid JSON"]}
         ) from None
     try:
-        data = TicketIn().load(adapter.to_ticket(payload))
+        data = _TICKET_IN.load(adapter.to_ticket(payload))
     except SchemaError as exc:
         raise ValidationError("the ticket did not pass validation", errors=exc.messages) from None
     result = intake.submit(context, source, data)

@@ -62,8 +62,14 @@ class ModelRuntime:
         self._failed: dict[str, float] = {}  # version -> when loading it last failed
 
     def serving(self) -> Serving:
-        if time.monotonic() - self._checked_at >= self.poll_s:
-            self.refresh()
+        # Another thread may be loading a new version: keep serving with the current one, and
+        # wait for the lock only when there is nothing to serve with yet.
+        stale = time.monotonic() - self._checked_at >= self.poll_s
+        if stale and self._lock.acquire(blocking=self._serving.active is None):
+            try:
+                self._refresh_locked()
+            finally:
+                self._lock.release()
         return self._serving
 
     def current(self) -> Loaded:
@@ -85,54 +91,58 @@ class ModelRuntime:
         self._checked_at = float("-inf")
 
     def refresh(self) -> Serving:
+        """Read the slots now and swap in what changed."""
         with self._lock:
-            if time.monotonic() - self._checked_at < self.poll_s:
-                return self._serving
-            try:
-                with self.db.session() as s:
-                    rows = {r.slot: (r.version, r.percent) for r in s.scalars(select(ModelSlot))}
-            except Exception:  # the database blipped: keep serving with what we have
-                log.exception("could not read the model slots; keeping the models in service")
-                return self._serving
+            return self._refresh_locked()
+
+    def _refresh_locked(self) -> Serving:
+        try:
+            with self.db.session() as s:
+                rows = {r.slot: (r.version, r.percent) for r in s.scalars(select(ModelSlot))}
+        except Exception:  # the database blipped: keep serving with what we have
+            log.exception("could not read the model slots; keeping the models in service")
             self._checked_at = time.monotonic()
-            versions = {slot: v for slot, (v, _) in rows.items()}
-            if (
-                versions == self._serving.versions
-                and (rows.get("canary", (None, None))[1] or 0.0) == self._serving.canary_percent
-            ):
-                return self._serving
-            for version in dict.fromkeys(versions.values()):
-                if version not in self._models:
-                    model = self._load(version)
-                    if model is not None:
-                        self._models[version] = model
+            return self._serving
+        versions = {slot: v for slot, (v, _) in rows.items()}
+        if (
+            versions == self._serving.versions
+            and (rows.get("canary", (None, None))[1] or 0.0) == self._serving.canary_percent
+        ):
+            self._checked_at = time.monotonic()
+            return self._serving
+        for version in dict.fromkeys(versions.values()):
+            if version not in self._models:
+                model = self._load(version)
+                if model is not None:
+                    self._models[version] = model
 
-            def loaded(slot: str) -> Loaded | None:
-                version = versions.get(slot)
-                if version is None or version not in self._models:
-                    return None
-                return Loaded(version, self._models[version])
+        def loaded(slot: str) -> Loaded | None:
+            version = versions.get(slot)
+            if version is None or version not in self._models:
+                return None
+            return Loaded(version, self._models[version])
 
-            old_active = self._serving.active
-            active = loaded("active") or old_active
-            serving = Serving(
-                active=active,
-                canary=loaded("canary"),
-                canary_percent=float(rows.get("canary", (None, 0.0))[1] or 0.0),
-                shadow=loaded("shadow"),
-                versions=versions,
-            )
-            self._serving = serving  # the one swap every request sees
-            keep = {v for v in versions.values()} | ({active.version} if active else set())
-            for version in list(self._models):
-                if version not in keep:
-                    del self._models[version]
-            if active is not None and (old_active is None or old_active.version != active.version):
-                if old_active is not None:
-                    metrics.ACTIVE_MODEL.labels(version=old_active.version).set(0)
-                metrics.ACTIVE_MODEL.labels(version=active.version).set(1)
-                log.info("model %s is active in this worker", active.version)
-            return serving
+        old_active = self._serving.active
+        active = loaded("active") or old_active
+        serving = Serving(
+            active=active,
+            canary=loaded("canary"),
+            canary_percent=float(rows.get("canary", (None, 0.0))[1] or 0.0),
+            shadow=loaded("shadow"),
+            versions=versions,
+        )
+        self._serving = serving  # the one swap every request sees
+        self._checked_at = time.monotonic()
+        keep = {v for v in versions.values()} | ({active.version} if active else set())
+        for version in list(self._models):
+            if version not in keep:
+                del self._models[version]
+        if active is not None and (old_active is None or old_active.version != active.version):
+            if old_active is not None:
+                metrics.ACTIVE_MODEL.labels(version=old_active.version).set(0)
+            metrics.ACTIVE_MODEL.labels(version=active.version).set(1)
+            log.info("model %s is active in this worker", active.version)
+        return serving
 
     def _load(self, version: str) -> Any:
         failed_at = self._failed.get(version)

@@ -38,7 +38,7 @@ def smtp_server() -> Iterator[tuple[int, Inbox]]:
     inbox = Inbox()
 
     class Handler:
-        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
             msg = message_from_bytes(envelope.content)
             inbox.add({"from": envelope.mail_from, "to": envelope.rcpt_tos, "message": msg})
             return "250 OK"
@@ -58,7 +58,7 @@ def webhook_server() -> Iterator[tuple[str, Inbox]]:
     inbox = Inbox()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             inbox.add({"path": self.path, "content_type": self.headers.get("Content-Type"), "json": json.loads(body)})
             self.send_response(200)
