@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from .. import audit
 from ..db import Decision, ModelSlot, ModelVersion
 from ..db.lifecycle import GateReport, ShadowResult
+from ..db.review import ReviewLabel
 from ..errors import Conflict, NotFound, RouterError, ValidationError
 from ..monitoring import metrics
 from ..registry.gates import run_gates
@@ -302,12 +303,21 @@ def decision_stats(
     n = len(rows)
     if not n:
         return {"decisions": 0}
-    return {
+    out = {
         "decisions": n,
         "mean_confidence": round(sum(r.confidence for r in rows) / n, 4),
         "low_confidence_share": round(sum("low_confidence" in (r.review_reasons or []) for r in rows) / n, 4),
         "review_share": round(sum(bool(r.needs_review) for r in rows) / n, 4),
     }
+    labels = s.execute(
+        select(func.count(ReviewLabel.id), func.sum(cast(ReviewLabel.overridden, Integer))).where(
+            ReviewLabel.model_version == version, ReviewLabel.decision_id > since_id,
+            *([ReviewLabel.decision_id <= until_id] if until_id is not None else []))
+    ).one()
+    if labels[0]:
+        out["reviewed"] = int(labels[0])
+        out["override_rate"] = round(int(labels[1] or 0) / int(labels[0]), 4)
+    return out
 
 
 def shadow_stats(s: Session, version: str) -> dict[str, Any]:
@@ -410,6 +420,9 @@ def lineage(ctx: Any, version: str) -> list[dict[str, Any]]:
 # --- automatic rollback ----------------------------------------------------------------------------------
 
 
+MIN_REVIEWED = 20  # labels each side needs before override rates are compared
+
+
 def _breaches(new: dict[str, Any], base: dict[str, Any], settings: Any) -> list[str]:
     found = []
     low = 100 * (new["low_confidence_share"] - base["low_confidence_share"])
@@ -425,7 +438,7 @@ def _breaches(new: dict[str, Any], base: dict[str, Any], settings: Any) -> list[
             f"mean confidence fell by {drop:.3f} ({base['mean_confidence']:.3f} → "
             f"{new['mean_confidence']:.3f}); guardrail {settings.guard_mean_confidence_drop:g}"
         )
-    if "override_rate" in new and "override_rate" in base:
+    if min(new.get("reviewed", 0), base.get("reviewed", 0)) >= MIN_REVIEWED:
         rise = 100 * (new["override_rate"] - base["override_rate"])
         if rise > settings.guard_override_points:
             found.append(
