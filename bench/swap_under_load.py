@@ -84,8 +84,10 @@ def main() -> None:
             p.start()
         time.sleep(3)
         swaps: list[tuple[float, str]] = []
+        called: list[float] = []
         for _ in range(SWAPS):
             for path, want in ((f"/v1/models/{new}/activate", new), ("/v1/models/rollback", old)):
+                called.append(time.time())
                 requests.post(f"http://127.0.0.1:{port}{path}", json={"reason": "bench"}, headers=auth,
                               timeout=120).raise_for_status()
                 swaps.append((time.time(), want))
@@ -106,7 +108,7 @@ def main() -> None:
     outside = [r[1] for r in results if not any(0 <= r[0] - t < 2.0 for t, _ in swaps)]
     follow = []
     for i, (t, want) in enumerate(swaps):
-        end = swaps[i + 1][0] if i + 1 < len(swaps) else float("inf")
+        end = called[i + 1] if i + 1 < len(swaps) else float("inf")  # before the next swap was asked for
         stale = [r[0] + r[1] - t for r in results if t <= r[0] < end and r[3] != want]
         follow.append(max(stale, default=0.0))
     print(f"requests served: {len(results)}  non-2xx: {errors}  swaps: {len(swaps)} (activate + rollback x {SWAPS})")

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from . import api, logs
+from . import api, logs, web
 from .config import Settings, load_settings
 from .context import Context, build_context
 from .monitoring import metrics
@@ -39,6 +39,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings 
     context = build_context(settings)
     app.extensions["router"] = context
     api.init_app(app)
+    web.init_app(app)
     _init_request_hooks(app)
     return app
 

@@ -395,5 +395,7 @@ def plugins_list() -> None:
         click.echo(f"{info.name:<22} {info.origin}\n{'':<22} {status}")
 
 
-from . import cli_review  # noqa: E402,F401 - attaches `router review`
-from . import cli_monitoring  # noqa: E402,F401
+from . import (  # noqa: E402 - these modules attach their command groups to `main`
+    cli_monitoring,  # noqa: F401 - `router drift`, `router jobs`
+    cli_review,  # noqa: F401 - `router review`
+)

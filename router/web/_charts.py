@@ -29,12 +29,16 @@ def _svg(body: list[str], title: str, height: int = H) -> Markup:
 
 def _axes(ymax: float, fmt: str = "{:g}", height: int = H) -> list[str]:
     plot_h = height - PAD_B - PAD_T
-    out = [f'<line x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" y2="{height - PAD_B}" stroke="#888"/>',
-           f'<line x1="{PAD_L}" y1="{height - PAD_B}" x2="{W - 8}" y2="{height - PAD_B}" stroke="#888"/>']
+    out = [
+        f'<line x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" y2="{height - PAD_B}" stroke="#888"/>',
+        f'<line x1="{PAD_L}" y1="{height - PAD_B}" x2="{W - 8}" y2="{height - PAD_B}" stroke="#888"/>',
+    ]
     for frac in (0.0, 0.5, 1.0):
         y = height - PAD_B - frac * plot_h
-        out.append(f'<text x="{PAD_L - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10">'
-                   f"{escape(fmt.format(ymax * frac))}</text>")
+        out.append(
+            f'<text x="{PAD_L - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10">'
+            f"{escape(fmt.format(ymax * frac))}</text>"
+        )
     return out
 
 
@@ -60,11 +64,15 @@ def stacked_bars(buckets: Sequence[Mapping[str, Any]], order: Sequence[str], tit
                 continue
             h = n / ymax * plot_h
             y -= h
-            body.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{step * 0.8:.1f}" height="{h:.1f}" '
-                        f'fill="{palette[name]}"><title>{escape(b["bucket"])}: {escape(name)} {n}</title></rect>')
+            body.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{step * 0.8:.1f}" height="{h:.1f}" '
+                f'fill="{palette[name]}"><title>{escape(b["bucket"])}: {escape(name)} {n}</title></rect>'
+            )
         if len(buckets) <= 16 or i % math.ceil(len(buckets) / 16) == 0:
-            body.append(f'<text x="{x + step * 0.4:.1f}" y="{H - PAD_B + 14}" text-anchor="middle" '
-                        f'font-size="9">{escape(str(b["bucket"])[5:])}</text>')
+            body.append(
+                f'<text x="{x + step * 0.4:.1f}" y="{H - PAD_B + 14}" text-anchor="middle" '
+                f'font-size="9">{escape(str(b["bucket"])[5:])}</text>'
+            )
     return _svg(body, title)
 
 
@@ -81,16 +89,19 @@ def histogram(edges: Sequence[float], counts: Sequence[int], title: str, marks: 
         x0 = PAD_L + (edges[i] - lo) / span * plot_w
         x1 = PAD_L + (edges[i + 1] - lo) / span * plot_w
         h = n / ymax * plot_h
-        body.append(f'<rect x="{x0 + 1:.1f}" y="{H - PAD_B - h:.1f}" width="{max(x1 - x0 - 2, 1):.1f}" '
-                    f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{edges[i]:.2f}–{edges[i + 1]:.2f}: {n}'
-                    "</title></rect>")
+        body.append(
+            f'<rect x="{x0 + 1:.1f}" y="{H - PAD_B - h:.1f}" width="{max(x1 - x0 - 2, 1):.1f}" '
+            f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{edges[i]:.2f} to {edges[i + 1]:.2f}: {n}'
+            "</title></rect>"
+        )
     for e in (edges[0], (lo + hi) / 2, edges[-1]):
         x = PAD_L + (e - lo) / span * plot_w
         body.append(f'<text x="{x:.1f}" y="{H - PAD_B + 14}" text-anchor="middle" font-size="10">{e:.2f}</text>')
     for m in marks:
         x = PAD_L + (m - lo) / span * plot_w
-        body.append(f'<line x1="{x:.1f}" y1="{PAD_T}" x2="{x:.1f}" y2="{H - PAD_B}" stroke="#e15759" '
-                    'stroke-dasharray="4 3"/>')
+        body.append(
+            f'<line x1="{x:.1f}" y1="{PAD_T}" x2="{x:.1f}" y2="{H - PAD_B}" stroke="#e15759" stroke-dasharray="4 3"/>'
+        )
     return _svg(body, title)
 
 
@@ -105,9 +116,11 @@ def hbars(values: Mapping[str, float], title: str, fmt: str = "{:.0%}", vmax: fl
     for i, (name, v) in enumerate(values.items()):
         y = PAD_T + i * row
         w = max(v / top * (W - left - 70), 0)
-        body.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end" font-size="11">{escape(name)}</text>'
-                    f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="{PALETTE[1]}"/>'
-                    f'<text x="{left + w + 4:.1f}" y="{y + 14}" font-size="11">{escape(fmt.format(v))}</text>')
+        body.append(
+            f'<text x="{left - 6}" y="{y + 14}" text-anchor="end" font-size="11">{escape(name)}</text>'
+            f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="{PALETTE[1]}"/>'
+            f'<text x="{left + w + 4:.1f}" y="{y + 14}" font-size="11">{escape(fmt.format(v))}</text>'
+        )
     return _svg(body, title, height)
 
 
@@ -135,18 +148,23 @@ def pvalues(checks: Sequence[Mapping[str, Any]], title: str) -> Markup:
 
     body = [f'<line x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" y2="{H - PAD_B}" stroke="#888"/>']
     for exp in range(0, int(lo) - 1, -2):
-        body.append(f'<text x="{PAD_L - 4}" y="{y_of(10.0**exp) + 4:.1f}" text-anchor="end" font-size="10">'
-                    f"1e{exp}</text>")
+        body.append(
+            f'<text x="{PAD_L - 4}" y="{y_of(10.0**exp) + 4:.1f}" text-anchor="end" font-size="10">1e{exp}</text>'
+        )
     palette = colours(list(series))
     for name, points in series.items():
         colour = palette[name]
         if name in thresholds:
             y = y_of(thresholds[name])
-            body.append(f'<line x1="{PAD_L}" y1="{y:.1f}" x2="{W - 8}" y2="{y:.1f}" stroke="{colour}" '
-                        f'stroke-dasharray="5 4"><title>{escape(name)} threshold {thresholds[name]:g}</title></line>')
+            body.append(
+                f'<line x1="{PAD_L}" y1="{y:.1f}" x2="{W - 8}" y2="{y:.1f}" stroke="{colour}" '
+                f'stroke-dasharray="5 4"><title>{escape(name)} threshold {thresholds[name]:g}</title></line>'
+            )
         path = " ".join(f"{PAD_L + i * step:.1f},{y_of(p):.1f}" for i, p in points)
         body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for i, p in points:
-            body.append(f'<circle cx="{PAD_L + i * step:.1f}" cy="{y_of(p):.1f}" r="3" fill="{colour}">'
-                        f"<title>{escape(name)}: p={p:.3g}</title></circle>")
+            body.append(
+                f'<circle cx="{PAD_L + i * step:.1f}" cy="{y_of(p):.1f}" r="3" fill="{colour}">'
+                f"<title>{escape(name)}: p={p:.3g}</title></circle>"
+            )
     return _svg(body, title)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template
@@ -9,6 +10,8 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import RouterError
 from . import _session
+
+log = logging.getLogger(__name__)
 
 
 def _error(status: int, title: str, message: str, errors: Any = None) -> Any:
@@ -44,10 +47,16 @@ def _http(exc: HTTPException) -> Any:
     return _error(status, exc.name, exc.description or exc.name)
 
 
+def _unexpected(exc: Exception) -> Any:
+    log.exception("unhandled error on an admin page")
+    return _error(500, "Something went wrong", "An internal error occurred; it has been logged.")
+
+
 def attach(bp: Blueprint) -> Blueprint:
     """Give ``bp`` the admin error pages (called once, where the blueprint is made)."""
     bp.register_error_handler(_session.Refused, _refused)
     bp.register_error_handler(_session.CsrfFailed, _csrf)
     bp.register_error_handler(RouterError, _router_error)
     bp.register_error_handler(HTTPException, _http)
+    bp.register_error_handler(Exception, _unexpected)
     return bp

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-_WORD = re.compile(r"\w+(?:['’]\w+)*")
+_WORD = re.compile(r"\w+(?:['\u2019]\w+)*")  # words, with inner apostrophes (straight or curly)
 _LINE_COL = re.compile(r"line (\d+)")
 _STEP = re.compile(r"([^.\[\]]+)|\[([^\]]+)\]")
 

@@ -62,7 +62,11 @@ def change(version: str, action: str) -> Any:
         elif action in ACTIONS:
             percent = request.form.get("percent") if action == "canary" else None
             lifecycle.promote(
-                _session.ctx(), version, ACTIONS[action], actor=user.name, reason=reason,
+                _session.ctx(),
+                version,
+                ACTIONS[action],
+                actor=user.name,
+                reason=reason,
                 percent=float(percent) if percent else None,
             )
             flash(f"Model {version} passed its gates and is now {ACTIONS[action]}.", "ok")

@@ -65,8 +65,11 @@ def act() -> Any:
 
 
 def _problems(exc: ValidationError, content: str) -> list[dict[str, Any]]:
-    errors = exc.errors if isinstance(exc.errors, list) else [{"where": k, "message": "; ".join(map(str, v))}
-                                                              for k, v in dict(exc.errors).items()]
+    errors = (
+        exc.errors
+        if isinstance(exc.errors, list)
+        else [{"where": k, "message": "; ".join(map(str, v))} for k, v in dict(exc.errors).items()]
+    )
     return _text.place_problems(content, errors)
 
 
@@ -96,16 +99,23 @@ def _save(content: str, etag: str, reason: str) -> Any:
     context = _session.ctx()
     try:
         saved = service.save(
-            context.db, context.file_ruleset_text(), content, if_match=etag or None, author=user.name,
-            reason=reason, functions=context.rule_functions, predict=context.predictor(),
+            context.db,
+            context.file_ruleset_text(),
+            content,
+            if_match=etag or None,
+            author=user.name,
+            reason=reason,
+            functions=context.rule_functions,
+            predict=context.predictor(),
         )
     except PreconditionFailed as exc:
         current, _, _ = service.active_text(context.db, context.file_ruleset_text())
         conflict = {"message": exc.message, "diff_lines": _text.diff_lines(_diff(current, content))}
         return _render(content, etag, 409, conflict=conflict)
     except ValidationError as exc:
-        return _render(content, etag, 422, problems=_problems(exc, content), outcome="invalid",
-                       message=f"Not saved: {exc.message}")
+        return _render(
+            content, etag, 422, problems=_problems(exc, content), outcome="invalid", message=f"Not saved: {exc.message}"
+        )
     context.rules.invalidate()
     flash(f"Saved rule set {saved['version']}; every worker uses it within seconds.", "ok")
     return redirect(url_for("web_rules.editor"))

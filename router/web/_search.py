@@ -1,0 +1,52 @@
+"""Ticket search for the Tickets page: by helpdesk id, or by words of the text.
+
+A read-only query beside the page that uses it; it belongs with the ticket services
+(``router/services/intake.py`` owns the ticket tables) and can move there unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from ..context import Context
+from ..db import Decision, Ticket
+
+
+def search_tickets(ctx: Context, query: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Tickets whose helpdesk id is ``query``, then those whose text contains it, newest first,
+    each with its latest decision."""
+    query = query.strip()
+    if not query:
+        return []
+    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    latest = (
+        select(Decision.ticket_id, func.max(Decision.revision).label("revision"))
+        .group_by(Decision.ticket_id)
+        .subquery()
+    )
+    stmt = (
+        select(Ticket, Decision)
+        .join(latest, latest.c.ticket_id == Ticket.id)
+        .join(Decision, (Decision.ticket_id == Ticket.id) & (Decision.revision == latest.c.revision))
+        .where(or_(Ticket.external_id == query, Ticket.text.ilike(pattern, escape="\\")))
+        .order_by((Ticket.external_id == query).desc(), Ticket.updated_at.desc(), Ticket.id.desc())
+        .limit(limit)
+    )
+    with ctx.db.session() as s:
+        return [
+            {
+                "source": t.source,
+                "id": t.external_id,
+                "text": t.text[:240],
+                "received_at": t.received_at,
+                "revision": d.revision,
+                "intent": d.intent,
+                "confidence": d.confidence,
+                "queue": d.queue,
+                "needs_review": d.needs_review,
+                "decided_at": d.decided_at,
+            }
+            for t, d in s.execute(stmt)
+        ]

@@ -1,0 +1,149 @@
+"""The admin pages in headless Chromium against a real server: what an admin or reviewer would do."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router import review
+from router.registry import versions
+from router.services import lifecycle
+from router.services import rules as rules_service
+from router.services.intake import submit
+from tests.web.conftest import LiveServer, sign_in_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+VIP_RULE = """
+  - id: vip-words
+    description: Tickets that mention VIP status are tagged
+    when:
+      - ticket.text contains "vip"
+    then:
+      tags: [vip]
+    stop: false
+"""
+
+
+def accept_dialogs(page: Any) -> None:
+    page.on("dialog", lambda dialog: dialog.accept())
+
+
+def test_sign_in_with_a_token(page, live: LiveServer) -> None:
+    page.goto(live.url + "/admin/models")
+    assert "/admin/sign-in" in page.url
+    page.fill("#token", "tr_not-a-token")
+    page.click("button[type=submit]")
+    assert "unknown or revoked" in page.inner_text("#sign-in-error")
+    page.fill("#token", live.token("admin", "ada"))
+    page.click("button[type=submit]")
+    page.wait_for_selector("#active-model")
+    assert page.url.endswith("/admin/models") and page.inner_text("#who") == "ada"
+    page.click("text=Sign out")
+    page.wait_for_selector("#token")
+    page.goto(live.url + "/admin/models")
+    assert "/admin/sign-in" in page.url
+
+
+def test_resolve_review_items_with_the_keyboard(page, live: LiveServer) -> None:
+    for i, body in enumerate(["Refund me now or I will file a chargeback", "I will sue you, my card was charged twice"]):
+        assert submit(live.ctx, "generic", {"id": f"K-{i}", "body": body}).decision["needs_review"]
+    sign_in_browser(page, live, "reviewer", "rita", "/admin/review")
+    shown = page.wait_for_selector("#review-panel .review-item")
+    first = shown.get_attribute("data-item")
+    model_intent, model_queue = shown.get_attribute("data-intent"), shown.get_attribute("data-queue")
+    assert page.locator("#ticket-text mark.toward").count() >= 1  # the words that decided it
+    assert page.locator("#review-panel .trace li").count() >= 1  # the rule trace
+    assert "confirm the model's intent and queue" in page.inner_text(".shortcuts")
+    assert review.get_item(live.ctx, int(first))["claimed_by"] == "rita"  # showing it claimed it
+
+    page.keyboard.press("c")
+    page.wait_for_selector(f'#review-panel .review-item:not([data-item="{first}"])')
+    assert "confirmed as" in page.inner_text("#review-status")
+    second = page.get_attribute("#review-panel .review-item", "data-item")
+    alternative = page.get_attribute('.alternatives li[data-key="2"]', "data-intent")
+    page.keyboard.press("2")
+    page.keyboard.press("s")
+    page.wait_for_selector("#review-empty")
+    assert "corrected to" in page.inner_text("#review-status")
+
+    labels = {i: review.get_item(live.ctx, int(i))["labels"] for i in (first, second)}
+    assert [(x["reviewer"], x["intent"], x["queue"]) for x in labels[first]] == [("rita", model_intent, model_queue)]
+    assert labels[second][0]["intent"] == alternative and labels[second][0]["reviewer"] == "rita"
+    assert page.url.endswith("/admin/review")  # never left the page
+
+
+def test_edit_a_rule_with_an_error_then_fix_and_save_it(page, live: LiveServer) -> None:
+    before = rules_service.active_text(live.ctx.db, live.ctx.file_ruleset_text())[1]
+    sign_in_browser(page, live, "admin", "ada", "/admin/rules")
+    accept_dialogs(page)
+    draft = page.input_value("#rules-content").rstrip("\n") + "\n" + VIP_RULE
+    bad_line = draft.splitlines().index('      - ticket.text contains "vip"') + 1
+    page.fill("#rules-content", draft)
+    page.click("#validate-button")
+    problem = page.wait_for_selector("#problems li")
+    assert problem.get_attribute("data-line") == str(bad_line)
+    assert f"line {bad_line}" in problem.inner_text() and "invalid syntax" in problem.inner_text()
+    assert page.get_attribute(f'#rules-gutter [data-bad-line="{bad_line}"]', "title")  # the line is marked
+    assert page.input_value("#rules-content").rstrip("\n") == draft.rstrip("\n")  # the draft is kept
+
+    page.fill("#rules-content", page.input_value("#rules-content").replace('ticket.text contains "vip"', '"vip" in ticket.text'))
+    page.click("#validate-button")
+    assert "The draft is valid" in page.inner_text("#rules-outcome")
+    page.fill("#save-reason", "tag VIP tickets")
+    page.click("#save-button")
+    page.wait_for_selector(".flash.ok")
+    assert "Saved rule set" in page.inner_text(".flash.ok")
+    after = rules_service.active_text(live.ctx.db, live.ctx.file_ruleset_text())
+    assert after[1] != before and "vip-words" in after[0]
+    assert page.inner_text("#active-version") == after[1]
+    assert "tag VIP tickets" in page.inner_text("#versions")
+
+
+def _second_version(live: LiveServer, version: str) -> str:
+    """A copy of the active model under a new version name (same weights, new identity), as in test_serve."""
+    models = Path(live.ctx.settings.models_dir)
+    new = version + "-b"
+    shutil.copytree(models / version, models / new)
+    card = json.loads((models / new / "card.json").read_text())
+    card.update(version=new, parent=version)
+    (models / new / "card.json").write_text(json.dumps(card))
+    versions.register(live.ctx.db, card)
+    return new
+
+
+def test_roll_back_a_model(page, live: LiveServer) -> None:
+    old = versions.active_version(live.ctx.db)
+    assert old is not None
+    new = _second_version(live, old)
+    lifecycle.activate_ungated(live.ctx.db, new, actor="test", reason="a newer model")
+    sign_in_browser(page, live, "admin", "ada", "/admin/models")
+    assert page.inner_text("#active-model") == new
+    accept_dialogs(page)
+    page.fill("#model-rollback-reason", "the new model routes worse")
+    page.click("#model-rollback")
+    page.wait_for_selector(".flash.ok")
+    assert f"{old} is active again" in page.inner_text(".flash.ok")
+    assert page.inner_text("#active-model") == old
+    assert versions.active_version(live.ctx.db) == old
+    entry = lifecycle.audit_log(live.ctx)[0]
+    assert (entry["action"], entry["actor"], entry["reason"]) == ("model.rollback", "ada", "the new model routes worse")
+
+
+def test_a_viewer_cannot_save_rules(page, live: LiveServer) -> None:
+    before = rules_service.active_text(live.ctx.db, live.ctx.file_ruleset_text())[1]
+    sign_in_browser(page, live, "viewer", "vic", "/admin/rules")
+    assert "(admin only)" in page.inner_text("#save-button")
+    accept_dialogs(page)
+    page.fill("#rules-content", page.input_value("#rules-content").replace("Everything else", "Anything else"))
+    page.fill("#save-reason", "I am only a viewer")
+    page.click("#save-button")
+    message = page.wait_for_selector("#error-message").inner_text()
+    assert "You cannot save rules: it needs the admin role" in message and "Nothing was changed" in message
+    assert page.get_attribute(".error-page", "data-status") == "403"
+    assert rules_service.active_text(live.ctx.db, live.ctx.file_ruleset_text())[1] == before
+    assert page.locator("nav >> text=Review").count() == 0  # no review queue for viewers

@@ -1,0 +1,185 @@
+"""The admin pages through Flask's test client: sign-in, roles, CSRF, and each page rendering."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from typing import Any
+
+import pytest
+
+from router import review
+from router.auth import create_token
+from router.services import rules as rules_service
+from router.services.intake import submit
+from tests.web.conftest import csrf_of
+
+PAGES = ["/admin/rules", "/admin/models", "/admin/monitoring", "/admin/tickets?q=card"]
+
+
+def active_rules(ctx: Any) -> str:
+    return rules_service.active_text(ctx.db, ctx.file_ruleset_text())[1]
+
+
+def session_payload(client: Any) -> dict[str, Any]:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    data = cookie.value.split(".")[0] if not cookie.value.startswith(".") else cookie.value[1:].split(".")[0]
+    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+    return json.loads(zlib.decompress(raw) if cookie.value.startswith(".") else raw)
+
+
+def test_pages_send_strangers_to_sign_in(client) -> None:
+    for path in ["/admin/", "/admin/review", *PAGES]:
+        resp = client.get(path)
+        assert resp.status_code == 302 and "/admin/sign-in" in resp.headers["Location"], path
+    assert client.post("/admin/api/review/next", headers={"Accept": "application/json"}).status_code in (400, 401)
+
+
+def test_sign_in_keeps_name_and_role_in_an_httponly_cookie_never_the_token(client, ctx) -> None:
+    token = create_token(ctx.db, "reviewer", "ann")
+    form = client.get("/admin/sign-in?next=/admin/rules")
+    resp = client.post("/admin/sign-in", data={"token": token, "csrf_token": csrf_of(form.text), "next": "/admin/rules"})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/rules"
+    cookie_header = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie_header and "SameSite=Lax" in cookie_header
+    assert token not in cookie_header
+    stored = session_payload(client)
+    assert stored["user"] == {"name": "ann", "role": "reviewer"} and token not in json.dumps(stored)
+    page = client.get("/admin/rules")
+    assert page.status_code == 200 and "ann" in page.text and page.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+    out = client.post("/admin/sign-out", data={"csrf_token": csrf_of(page.text)})
+    assert out.status_code == 302
+    assert client.get("/admin/rules").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("token_role", "status", "words"),
+    [("bogus", 401, "unknown or revoked"), ("ingest", 403, "Ingest tokens may only post tickets")],
+    ids=["unknown-token", "ingest-token"],
+)
+def test_sign_in_refuses_bad_tokens(client, ctx, token_role: str, status: int, words: str) -> None:
+    token = "tr_nothing" if token_role == "bogus" else create_token(ctx.db, token_role)
+    form = client.get("/admin/sign-in")
+    resp = client.post("/admin/sign-in", data={"token": token, "csrf_token": csrf_of(form.text)})
+    assert resp.status_code == status and words in resp.text
+    assert client.get("/admin/rules").status_code == 302
+
+
+def test_a_next_link_to_another_site_is_ignored(client, ctx) -> None:
+    form = client.get("/admin/sign-in")
+    token = create_token(ctx.db, "viewer")
+    resp = client.post(
+        "/admin/sign-in", data={"token": token, "csrf_token": csrf_of(form.text), "next": "//evil.example/x"}
+    )
+    assert resp.headers["Location"] == "/admin/"
+
+
+def test_posts_without_the_sessions_csrf_token_are_refused_and_change_nothing(client, ctx, signed_in) -> None:
+    csrf = signed_in("admin")
+    before = active_rules(ctx)
+    content = ctx.file_ruleset_text().replace("Everything else", "Everything else, really")
+    for data in [
+        {"action": "save", "content": content, "etag": before, "reason": "no token"},
+        {"action": "save", "content": content, "etag": before, "reason": "bad token", "csrf_token": "x" + csrf},
+    ]:
+        resp = client.post("/admin/rules", data=data)
+        assert resp.status_code == 400 and "nothing was changed" in resp.text
+    assert active_rules(ctx) == before
+    refused = client.post("/admin/api/review/next", json={}, headers={"X-CSRF-Token": "wrong"})
+    assert refused.status_code == 400 and "CSRF" in refused.json["message"]
+    no_form = client.post("/admin/sign-in", data={"token": create_token(ctx.db, "admin")})
+    assert no_form.status_code == 400
+
+
+def test_a_viewer_reads_but_every_write_is_refused_with_a_clear_message(client, ctx, signed_in) -> None:
+    csrf = signed_in("viewer", "vic")
+    for path in PAGES:
+        assert client.get(path).status_code == 200, path
+    refused = client.get("/admin/review")
+    assert refused.status_code == 403 and "needs the reviewer role" in refused.text
+    before = active_rules(ctx)
+    content = ctx.file_ruleset_text().replace("Everything else", "Everything else, really")
+    writes = [
+        ("/admin/rules", {"action": "save", "content": content, "etag": before, "reason": "try"}, "save rules"),
+        ("/admin/rules/rollback", {"reason": "try"}, "roll back rules"),
+        ("/admin/models/rollback", {"reason": "try"}, "roll back a model"),
+        ("/admin/models/v1/activate", {"reason": "try"}, "activate a model"),
+    ]
+    for path, data, action in writes:
+        resp = client.post(path, data={**data, "csrf_token": csrf})
+        assert resp.status_code == 403, path
+        assert f"You cannot {action}: it needs the admin role" in resp.text and "Nothing was changed" in resp.text
+    assert active_rules(ctx) == before
+    # validating and dry-running a draft only read: a viewer may
+    assert client.post("/admin/rules", data={"action": "validate", "content": content, "csrf_token": csrf}).status_code == 200
+
+
+def test_a_reviewer_works_the_queue_but_cannot_change_models(client, ctx, signed_in) -> None:
+    csrf = signed_in("reviewer", "ann")
+    assert client.post("/admin/models/rollback", data={"reason": "x", "csrf_token": csrf}).status_code == 403
+    submit(ctx, "generic", {"id": "W-1", "body": "Refund me now or I will file a chargeback"})
+    page = client.get("/admin/review")
+    assert page.status_code == 200 and "generic/W-1" in page.text
+    headers = {"X-CSRF-Token": csrf}
+    shown = client.post("/admin/api/review/next", json={}, headers=headers)
+    assert shown.status_code == 200 and shown.json["item_id"]
+    item_id = shown.json["item_id"]
+    assert "chargeback" in shown.json["html"] and 'class="toward"' in shown.json["html"]
+    assert review.get_item(ctx, item_id)["claimed_by"] == "ann"
+    unknown = client.post(f"/admin/api/review/{item_id}/resolve", json={"intent": "nope", "queue": "x"}, headers=headers)
+    assert unknown.status_code == 422 and "unknown intent or queue" in unknown.json["message"]
+    done = client.post(
+        f"/admin/api/review/{item_id}/resolve", json={"intent": "request_refund", "queue": "card_payments"}, headers=headers
+    )
+    assert done.status_code == 200 and done.json["status"] == "resolved"
+    again = client.post(
+        f"/admin/api/review/{item_id}/resolve", json={"intent": "request_refund", "queue": "card_payments"}, headers=headers
+    )
+    assert again.status_code == 409 and "already resolved by ann" in again.json["message"]
+    empty = client.post("/admin/api/review/next", json={}, headers=headers)
+    assert empty.json["item_id"] is None and "Nothing more to review" in empty.json["html"]
+
+
+def test_rules_validate_shows_lines_and_a_stale_save_is_a_conflict(client, ctx, signed_in) -> None:
+    csrf = signed_in("admin")
+    etag = active_rules(ctx)
+    broken = ctx.file_ruleset_text().replace("  - queue: fees\n", "  - queue: feez\n", 1)
+    line = broken.splitlines().index("  - queue: feez") + 1
+    resp = client.post("/admin/rules", data={"action": "validate", "content": broken, "etag": etag, "csrf_token": csrf})
+    assert resp.status_code == 422
+    assert f'data-goto-line="{line}"' in resp.text and "unknown queue &#39;feez&#39;" in resp.text
+    assert f'data-bad-line="{line}"' in resp.text
+
+    fixed = ctx.file_ruleset_text().replace("Everything else", "Everything else, really")
+    saved = client.post(
+        "/admin/rules", data={"action": "save", "content": fixed, "etag": etag, "reason": "wording", "csrf_token": csrf}
+    )
+    assert saved.status_code == 302 and active_rules(ctx) != etag
+    stale = client.post(
+        "/admin/rules",
+        data={"action": "save", "content": fixed + "\n", "etag": etag, "reason": "late", "csrf_token": csrf},
+    )
+    assert stale.status_code == 409 and "someone changed the rules" in stale.text
+    page = client.get("/admin/rules")
+    assert "wording" in page.text and "Roll back to this version" not in page.text  # only one saved version
+    dry = client.post("/admin/rules", data={"action": "dry_run", "content": fixed, "etag": etag, "csrf_token": csrf})
+    assert dry.status_code == 200 and "decisions would change" in dry.text
+
+
+def test_every_page_renders_for_an_admin(client, ctx, signed_in) -> None:
+    signed_in("admin")
+    submit(ctx, "generic", {"id": "T-7", "subject": "Card", "body": "Where is my new card? It has not arrived"})
+    for path in ["/admin/review", *PAGES, "/admin/tickets?q=T-7", "/admin/tickets/generic/T-7"]:
+        resp = client.get(path)
+        assert resp.status_code == 200, (path, resp.text[:500])
+    found = client.get("/admin/tickets?q=arrived")
+    assert "generic/T-7" in found.text
+    detail = client.get("/admin/tickets/generic/T-7")
+    assert "card_arrival" in detail.text and "rs-" in detail.text
+    assert client.get("/admin/tickets/generic/missing").status_code == 404
+    monitoring = client.get("/admin/monitoring")
+    assert "<svg" in monitoring.text and "Intent mix" in monitoring.text
