@@ -50,9 +50,12 @@ def client(port: int, token: str, seconds: float, queue: mp.Queue) -> None:  # t
         while time.time() < end:
             start = time.time()
             try:
-                resp = http.post(f"http://127.0.0.1:{port}/v1/tickets", timeout=30,
-                                 json={"id": f"{prefix}-{i}", "body": "My card has not arrived yet"},
-                                 headers={"Authorization": f"Bearer {token}"})
+                resp = http.post(
+                    f"http://127.0.0.1:{port}/v1/tickets",
+                    timeout=30,
+                    json={"id": f"{prefix}-{i}", "body": "My card has not arrived yet"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
                 out.append((start, time.time() - start, resp.status_code, resp.json().get("model_version")))
             except requests.RequestException:
                 out.append((start, time.time() - start, 0, None))
@@ -64,19 +67,34 @@ def main() -> None:
     home = ensure_home()
     env = {**os.environ, "ROUTER_HOME": str(home), "ROUTER_LOG_LEVEL": "WARNING"}
     old, new = second_version(home, env)
-    token = subprocess.run([str(BIN / "router"), "tokens", "create", "--role", "admin"], env=env, check=True,
-                           capture_output=True, text=True).stdout.strip()
+    token = subprocess.run(
+        [str(BIN / "router"), "tokens", "create", "--role", "admin"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     port = free_port()
-    server = subprocess.Popen([str(BIN / "router"), "serve", "--port", str(port), "--workers", "2"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [str(BIN / "router"), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_ready(port, "/readyz")
         auth = {"Authorization": f"Bearer {token}"}
         # the first activation runs the gates; later ones reuse the passing report
-        requests.post(f"http://127.0.0.1:{port}/v1/models/{new}/activate", json={"reason": "bench warm-up"},
-                      headers=auth, timeout=600).raise_for_status()
-        requests.post(f"http://127.0.0.1:{port}/v1/models/rollback", json={"reason": "bench"}, headers=auth,
-                      timeout=60).raise_for_status()
+        requests.post(
+            f"http://127.0.0.1:{port}/v1/models/{new}/activate",
+            json={"reason": "bench warm-up"},
+            headers=auth,
+            timeout=600,
+        ).raise_for_status()
+        requests.post(
+            f"http://127.0.0.1:{port}/v1/models/rollback", json={"reason": "bench"}, headers=auth, timeout=60
+        ).raise_for_status()
         seconds = SWAPS * 2 * 3.0 + 6
         queue: mp.Queue = mp.Queue()  # type: ignore[type-arg]
         procs = [mp.Process(target=client, args=(port, token, seconds, queue)) for _ in range(2)]
@@ -88,15 +106,18 @@ def main() -> None:
         for _ in range(SWAPS):
             for path, want in ((f"/v1/models/{new}/activate", new), ("/v1/models/rollback", old)):
                 called.append(time.time())
-                requests.post(f"http://127.0.0.1:{port}{path}", json={"reason": "bench"}, headers=auth,
-                              timeout=120).raise_for_status()
+                requests.post(
+                    f"http://127.0.0.1:{port}{path}", json={"reason": "bench"}, headers=auth, timeout=120
+                ).raise_for_status()
                 swaps.append((time.time(), want))
                 time.sleep(3.0)
         results = [r for _ in procs for r in queue.get()]
         for p in procs:
             p.join()
-        workers = [int(x) for x in subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True,
-                                                  text=True).stdout.split()]
+        workers = [
+            int(x)
+            for x in subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
+        ]
         memory = [rss_mb(pid) for pid in workers]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -114,8 +135,11 @@ def main() -> None:
     print(f"requests served: {len(results)}  non-2xx: {errors}  swaps: {len(swaps)} (activate + rollback x {SWAPS})")
     print(f"latency outside swaps: p50={pct(outside, 50) * 1000:.2f} ms  p99={pct(outside, 99) * 1000:.2f} ms")
     print(f"latency within 2 s of a swap: p50={pct(during, 50) * 1000:.2f} ms  p99={pct(during, 99) * 1000:.2f} ms")
-    print(f"time until every worker answers with the new version: median={pct(follow, 50):.2f} s  "
-          f"max={max(follow):.2f} s  (target <= 2 s)")
+    print(
+        f"time until every worker answers with the new version: median={pct(follow, 50):.2f} s  "
+        f"max={max(follow):.2f} s  (target <= 2 s)"
+    )
+    print(f"  per swap (s): {' '.join(f'{x:.2f}' for x in follow)}")
     print(f"resident memory per worker with two models loaded: {', '.join(f'{m:.0f} MB' for m in memory)}")
 
 

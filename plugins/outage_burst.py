@@ -26,7 +26,7 @@ def router_configure(config: dict[str, Any], db: Database) -> None:
     _LINKED.clear()
 
 
-_CACHE: dict[tuple[str, float], tuple[float, int]] = {}
+_CACHE: dict[tuple[str, float], tuple[float, Any]] = {}
 
 
 def count_recent(intent: str, minutes: float = 10) -> int:
@@ -35,16 +35,20 @@ def count_recent(intent: str, minutes: float = 10) -> int:
     Read from the database at most every ``cache_seconds`` (2 s) per worker and intent (a count per
     ticket would cost more than deciding it); a burst is minutes long, so seconds of lag are harmless.
     """
-    key = (str(intent), float(minutes))
+    return int(_cached(_CACHE, (str(intent), float(minutes)), _count))
+
+
+def _cached(store: dict[Any, tuple[float, Any]], key: tuple[str, float], compute: Any) -> Any:
+    """``compute(*key)``, remembered for ``cache_seconds`` per worker."""
     now = time.monotonic()
-    cached = _CACHE.get(key)
-    if cached is not None and now - cached[0] < float(CONFIG["cache_seconds"]):
-        return cached[1]
-    count = _count(*key)
-    if len(_CACHE) > 10_000:
-        _CACHE.clear()
-    _CACHE[key] = (now, count)
-    return count
+    hit = store.get(key)
+    if hit is not None and now - hit[0] < float(CONFIG["cache_seconds"]):
+        return hit[1]
+    value = compute(*key)
+    if len(store) > 10_000:
+        store.clear()
+    store[key] = (now, value)
+    return value
 
 
 def _count(intent: str, minutes: float) -> int:
@@ -59,19 +63,12 @@ def _count(intent: str, minutes: float) -> int:
         )
 
 
-_LINKED: dict[tuple[str, float], tuple[float, list[dict[str, str]]]] = {}
+_LINKED: dict[tuple[str, float], tuple[float, Any]] = {}
 
 
 def recent_tickets(intent: str, minutes: float) -> list[dict[str, str]]:
     """The latest tickets of the burst (cached like the counts: a burst links the same tickets)."""
-    key, now = (str(intent), float(minutes)), time.monotonic()
-    cached = _LINKED.get(key)
-    if cached is not None and now - cached[0] < float(CONFIG["cache_seconds"]):
-        return cached[1]
-    linked = _recent_tickets(*key)
-    if len(_LINKED) > 10_000:
-        _LINKED.clear()
-    _LINKED[key] = (now, linked)
+    linked: list[dict[str, str]] = _cached(_LINKED, (str(intent), float(minutes)), _recent_tickets)
     return linked
 
 

@@ -259,10 +259,16 @@ def models_lineage(version: str) -> None:
     from .services.lifecycle import lineage
 
     for step in lineage(_context(), version):
-        gates = ", ".join(f"{g['target']}:{'pass' if g['passed'] else 'FORCED' if g['forced'] else 'fail'}"
-                          for g in step["gates"]) or "no gates run"
-        click.echo(f"{step['version']}  data={str(step['training_data'])[:12]}  holdout={str(step['holdout'])[:12]}"
-                   f"  feedback={str(step['feedback'])[:12]}  code={str(step['code_version'])[:10]}  {gates}")
+        gates = (
+            ", ".join(
+                f"{g['target']}:{'pass' if g['passed'] else 'FORCED' if g['forced'] else 'fail'}" for g in step["gates"]
+            )
+            or "no gates run"
+        )
+        click.echo(
+            f"{step['version']}  data={str(step['training_data'])[:12]}  holdout={str(step['holdout'])[:12]}"
+            f"  feedback={str(step['feedback'])[:12]}  code={str(step['code_version'])[:10]}  {gates}"
+        )
 
 
 @models.command("watch")
@@ -358,13 +364,22 @@ def rules_dry_run(file: Path, limit: int) -> None:
 
 @rules.command("test", context_settings={"ignore_unknown_options": True})
 @click.option("--router-model", default=None, help="Model version to test (default: the active one).")
-@click.option("--router-rules", type=click.Path(path_type=Path), default=None,
-              help="Rule set file to test (default: rules/default.yaml).")
-@click.option("--contracts", type=click.Path(path_type=Path), default=None,
-              help="Contract tests directory (default: fixtures/contracts).")
+@click.option(
+    "--router-rules",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Rule set file to test (default: rules/default.yaml).",
+)
+@click.option(
+    "--contracts",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Contract tests directory (default: fixtures/contracts).",
+)
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
-def rules_test(router_model: str | None, router_rules: Path | None, contracts: Path | None,
-               pytest_args: tuple[str, ...]) -> None:
+def rules_test(
+    router_model: str | None, router_rules: Path | None, contracts: Path | None, pytest_args: tuple[str, ...]
+) -> None:
     """Run the rules' examples and the contract suite; prints a JSON summary, exits non-zero on failure."""
     from .config import REPO_ROOT
     from .testing.run import run_contracts

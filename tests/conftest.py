@@ -40,8 +40,14 @@ def _model_cache_key() -> str:
     import sklearn
 
     digest = hashlib.sha256(sklearn.__version__.encode())
-    for path in sorted([*(REPO_ROOT / "router" / "ml").glob("*.py"), REPO_ROOT / "router/services/training.py",
-                        REPO_ROOT / "router/registry/store.py", BANKING / "train.csv"]):
+    for path in sorted(
+        [
+            *(REPO_ROOT / "router" / "ml").glob("*.py"),
+            REPO_ROOT / "router/services/training.py",
+            REPO_ROOT / "router/registry/store.py",
+            BANKING / "train.csv",
+        ]
+    ):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -63,7 +63,7 @@ def test_train_reports_every_data_problem_and_registers_nothing(tmp_path: Path) 
     rows += [{"text": "a lonely example", "category": "rare_intent"}]
     rows += [{"text": rows[0]["text"], "category": rows[-3]["category"]}]  # same text, other label
     data = write_csv(tmp_path / "bad.csv", rows, ["text", "category"])
-    code, out, err = run(["train", "--data", str(data)], env)
+    code, _out, err = run(["train", "--data", str(data)], env)
     assert code == 2
     assert "empty" in err and "rare_intent" in err and "conflicting" in err.lower()
     assert not (tmp_path / "home" / "models").exists() or not any((tmp_path / "home" / "models").iterdir())
@@ -96,7 +96,7 @@ def test_evaluate_prints_the_figures_on_the_test_set(ready_env: dict[str, str]) 
 def test_predict_writes_one_row_per_input(ready_env: dict[str, str], tmp_path: Path) -> None:
     data = write_csv(tmp_path / "in.csv", [{"text": "my card was stolen"}, {"text": "<b>top up</b> failed"}], ["text"])
     out_csv = tmp_path / "out.csv"
-    code, out, err = run(["predict", "--data", str(data), "--out", str(out_csv)], ready_env)
+    code, _out, err = run(["predict", "--data", str(data), "--out", str(out_csv)], ready_env)
     assert code == 0, err
     with out_csv.open() as fh:
         rows = list(csv.DictReader(fh))

@@ -19,8 +19,11 @@ def test_every_line_of_a_request_carries_its_request_id(client, token) -> None:
     old_level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        resp = client.post("/v1/tickets", json={"id": "log-1", "body": "my card was stolen"},
-                           headers={**token("ingest"), "X-Request-Id": "req-abc-123"})
+        resp = client.post(
+            "/v1/tickets",
+            json={"id": "log-1", "body": "my card was stolen"},
+            headers={**token("ingest"), "X-Request-Id": "req-abc-123"},
+        )
         other = client.get("/healthz")
     finally:
         logger.removeHandler(handler)

@@ -104,18 +104,23 @@ def test_a_saved_rule_set_reaches_every_worker_within_two_seconds(served) -> Non
     with requests.Session() as http:
         current = http.get(f"{base}/v1/rules", headers=auth, timeout=5)
         content = current.json()["content"] + (
-            "\n  - id: tag-everything\n    when: [\"True\"]\n    then: {tags: [seen-by-new-rules]}\n    stop: false\n"
+            '\n  - id: tag-everything\n    when: ["True"]\n    then: {tags: [seen-by-new-rules]}\n    stop: false\n'
         )
-        saved = http.put(f"{base}/v1/rules", json={"content": content, "reason": "hot reload test"},
-                         headers={**auth, "If-Match": current.headers["ETag"]}, timeout=10)
+        saved = http.put(
+            f"{base}/v1/rules",
+            json={"content": content, "reason": "hot reload test"},
+            headers={**auth, "If-Match": current.headers["ETag"]},
+            timeout=10,
+        )
         assert saved.status_code == 200, saved.text
         new_version = saved.json()["version"]
         saved_at = time.monotonic()
         time.sleep(2.0)
         versions = set()
         for i in range(20):  # several connections, so both workers answer
-            resp = requests.post(f"{base}/v1/tickets", json={"id": f"hot-{i}", "body": "How do I top up?"},
-                                 headers=auth, timeout=10)
+            resp = requests.post(
+                f"{base}/v1/tickets", json={"id": f"hot-{i}", "body": "How do I top up?"}, headers=auth, timeout=10
+            )
             assert resp.status_code == 201
             versions.add(resp.json()["ruleset_version"])
             assert "seen-by-new-rules" in resp.json()["tags"]
@@ -154,8 +159,12 @@ def test_activate_and_roll_back_under_load_without_a_failed_request(served, trai
         with requests.Session() as http:
             i = 0
             while not stop.is_set():
-                resp = http.post(f"{base}/v1/tickets", json={"id": f"load-{i}", "body": "Where is my new card?"},
-                                 headers=auth, timeout=30)
+                resp = http.post(
+                    f"{base}/v1/tickets",
+                    json={"id": f"load-{i}", "body": "Where is my new card?"},
+                    headers=auth,
+                    timeout=30,
+                )
                 results.append((resp.status_code, resp.json().get("model_version")))
                 i += 1
 
@@ -163,8 +172,9 @@ def test_activate_and_roll_back_under_load_without_a_failed_request(served, trai
     for t in threads:
         t.start()
     try:
-        resp = requests.post(f"{base}/v1/models/{new}/activate", json={"reason": "under load"}, headers=auth,
-                             timeout=300)
+        resp = requests.post(
+            f"{base}/v1/models/{new}/activate", json={"reason": "under load"}, headers=auth, timeout=300
+        )
         assert resp.status_code == 200, resp.text
         time.sleep(2.0)
         mark = len(results)

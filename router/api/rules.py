@@ -41,8 +41,10 @@ class Rules(MethodView):
         active = _active()
         return active, 200, {"ETag": f'"{active["version"]}"'}
 
-    @blp.doc(security=[{"bearer": []}], parameters=[{"in": "header", "name": "If-Match", "required": True,
-                                                      "schema": {"type": "string"}}])
+    @blp.doc(
+        security=[{"bearer": []}],
+        parameters=[{"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"}}],
+    )
     @requires("admin")
     @blp.arguments(RulesIn)
     @blp.response(200, RulesVersionOut)
@@ -50,8 +52,13 @@ class Rules(MethodView):
         """Validate and save a new version; every worker uses it within seconds."""
         context = ctx()
         saved = service.save(
-            context.db, context.file_ruleset_text(), data["content"], if_match=request.headers.get("If-Match"),
-            author=g.principal.name, reason=data["reason"], functions=context.rule_functions,
+            context.db,
+            context.file_ruleset_text(),
+            data["content"],
+            if_match=request.headers.get("If-Match"),
+            author=g.principal.name,
+            reason=data["reason"],
+            functions=context.rule_functions,
             predict=context.predictor(),
         )
         context.rules.invalidate()

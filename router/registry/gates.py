@@ -150,7 +150,7 @@ def contracts(ctx: Any, version: str, ruleset_text: str) -> dict[str, Any]:
         rules.write_text(ruleset_text)
         router_cmd = str(Path(sys.executable).parent / "router")
         env = {**os.environ, "ROUTER_HOME": str(ctx.settings.home), "ROUTER_DATABASE_URL": ctx.settings.database_url}
-        code, out, err = _run(
+        _code, out, err = _run(
             [
                 router_cmd,
                 "rules",

@@ -88,16 +88,6 @@ def items_out(session: Session, items: Iterable[ReviewItem], now: datetime) -> l
 
 def ticket_dict(ticket: Ticket) -> dict[str, Any]:
     """The ticket as plugins see it (the same keys intake hands to ``router_on_review_request``)."""
-    return {
-        "source": ticket.source,
-        "id": ticket.external_id,
-        "subject": ticket.subject,
-        "body": ticket.body,
-        "text": ticket.text,
-        "requester": ticket.requester,
-        "channel": ticket.channel,
-        "language": ticket.language,
-        "tags": ticket.tags,
-        "metadata": ticket.extra,
-        "created_at": ticket.created_at,
-    }
+    from ..services.intake import stored_ticket
+
+    return stored_ticket(ticket)

@@ -165,23 +165,30 @@ def _store(ctx: Context, t: dict[str, Any], decision: dict[str, Any]) -> IntakeR
         return IntakeResult(decision_dict(ticket, row), created=True)
 
 
+def stored_ticket(ticket: Ticket) -> dict[str, Any]:
+    """A stored ticket as rules, plugins and readers see it."""
+    return {
+        "source": ticket.source,
+        "id": ticket.external_id,
+        "subject": ticket.subject,
+        "body": ticket.body,
+        "text": ticket.text,
+        "requester": ticket.requester,
+        "channel": ticket.channel,
+        "language": ticket.language,
+        "tags": ticket.tags,
+        "metadata": ticket.extra,
+        "created_at": ticket.created_at,
+    }
+
+
 def ticket_with_decisions(ctx: Context, source: str, external_id: str) -> dict[str, Any]:
     with ctx.db.session() as s:
         ticket = _find(s, source, external_id)
         if ticket is None:
             raise NotFound(f"no ticket {external_id!r} from source {source!r}")
         return {
-            "source": ticket.source,
-            "id": ticket.external_id,
-            "subject": ticket.subject,
-            "body": ticket.body,
-            "text": ticket.text,
-            "requester": ticket.requester,
-            "channel": ticket.channel,
-            "language": ticket.language,
-            "tags": ticket.tags,
-            "metadata": ticket.extra,
-            "created_at": ticket.created_at,
+            **stored_ticket(ticket),
             "received_at": ticket.received_at,
             "decisions": [decision_dict(ticket, d) for d in reversed(ticket.decisions)],
         }

@@ -8,7 +8,6 @@ and the state before and after.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,7 +100,8 @@ def promote(
     ruleset_version = ctx.ruleset().version
     compared_with = active if active != version else None
     report = _recent_pass(ctx, version, target, compared_with, ruleset_version) or run_gates(
-        ctx, version, compared_with, _ruleset_text(ctx))
+        ctx, version, compared_with, _ruleset_text(ctx)
+    )
     with ctx.db.session() as s:
         s.add(
             GateReport(
@@ -145,8 +145,9 @@ def promote(
 REUSE_GATES_S = 24 * 3600
 
 
-def _recent_pass(ctx: Any, version: str, target: str, compared_with: str | None,
-                 ruleset_version: str) -> dict[str, Any] | None:
+def _recent_pass(
+    ctx: Any, version: str, target: str, compared_with: str | None, ruleset_version: str
+) -> dict[str, Any] | None:
     """A passing report for the same version, target, baseline and rule set from the last day.
 
     Artefacts are immutable, so re-running the gates would measure the same thing again; an
@@ -154,9 +155,17 @@ def _recent_pass(ctx: Any, version: str, target: str, compared_with: str | None,
     """
     since = datetime.now(UTC).timestamp() - REUSE_GATES_S
     with ctx.db.session() as s:
-        rows = s.scalars(select(GateReport).where(
-            GateReport.version == version, GateReport.target == target, GateReport.passed.is_(True),
-            GateReport.ruleset_version == ruleset_version).order_by(GateReport.id.desc()).limit(5))
+        rows = s.scalars(
+            select(GateReport)
+            .where(
+                GateReport.version == version,
+                GateReport.target == target,
+                GateReport.passed.is_(True),
+                GateReport.ruleset_version == ruleset_version,
+            )
+            .order_by(GateReport.id.desc())
+            .limit(5)
+        )
         for row in rows:
             if row.at.timestamp() >= since and row.report.get("compared_with") == compared_with:
                 return {**row.report, "reused_from": row.id}
@@ -311,8 +320,10 @@ def decision_stats(
     }
     labels = s.execute(
         select(func.count(ReviewLabel.id), func.sum(cast(ReviewLabel.overridden, Integer))).where(
-            ReviewLabel.model_version == version, ReviewLabel.decision_id > since_id,
-            *([ReviewLabel.decision_id <= until_id] if until_id is not None else []))
+            ReviewLabel.model_version == version,
+            ReviewLabel.decision_id > since_id,
+            *([ReviewLabel.decision_id <= until_id] if until_id is not None else []),
+        )
     ).one()
     if labels[0]:
         out["reviewed"] = int(labels[0])
@@ -547,29 +558,6 @@ def _auto_retire_canary(ctx: Any, version: str, reason: str, figures: dict[str, 
             after={**_snapshot(s), "figures": figures},
         )
     ctx.runtime.invalidate()
-
-
-class Watcher:
-    """Runs :func:`watch` every ``interval_s`` seconds in a daemon thread of a worker."""
-
-    def __init__(self, ctx: Any, interval_s: float = 30.0) -> None:
-        self.ctx, self.interval_s = ctx, interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="router-model-watch", daemon=True)
-
-    def start(self) -> Watcher:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                watch(self.ctx)
-            except Exception:
-                log.exception("model watch failed")
 
 
 def upload(ctx: Any, artefact: Any, card: dict[str, Any], *, actor: str) -> dict[str, Any]:

@@ -30,8 +30,9 @@ Functions = Mapping[str, Callable[..., Any]]
 class RulesHolder:
     """The rule set in force in this process, following the database."""
 
-    def __init__(self, db: Database, file_loader: Callable[[], RuleSet], functions: Callable[[], Functions],
-                 poll_s: float = 1.0) -> None:
+    def __init__(
+        self, db: Database, file_loader: Callable[[], RuleSet], functions: Callable[[], Functions], poll_s: float = 1.0
+    ) -> None:
         self.db = db
         self._file_loader = file_loader
         self._functions = functions
@@ -53,8 +54,9 @@ class RulesHolder:
                 return self._current
             try:
                 with self.db.session() as s:
-                    row = s.execute(select(RulesetVersion.id, RulesetVersion.content)
-                                    .where(RulesetVersion.active.is_(True))).first()
+                    row = s.execute(
+                        select(RulesetVersion.id, RulesetVersion.content).where(RulesetVersion.active.is_(True))
+                    ).first()
             except Exception:
                 if self._current is None:
                     raise
@@ -63,8 +65,7 @@ class RulesHolder:
             self._checked_at = time.monotonic()
             row_id = row.id if row else None
             if self._current is None or row_id != self._row_id:
-                self._current = (parse_ruleset(row.content, functions=self._functions()) if row
-                                 else self._file_loader())
+                self._current = parse_ruleset(row.content, functions=self._functions()) if row else self._file_loader()
                 self._row_id = row_id
                 log.info("rule set %s in force", self._current.version)
             return self._current
@@ -121,7 +122,9 @@ def expectation_failures(expect: Mapping[str, Any], outcome: Mapping[str, Any]) 
 
 
 def run_example(
-    ruleset: RuleSet, example: Mapping[str, Any], functions: Functions,
+    ruleset: RuleSet,
+    example: Mapping[str, Any],
+    functions: Functions,
     predict: Callable[[str], Mapping[str, Any]] | None,
 ) -> tuple[list[str], Routing, dict[str, Any]]:
     """Route one example; returns (failures, routing, prediction)."""
@@ -143,18 +146,25 @@ def example_problems(
     for rule in ruleset.rules:
         for i, example in enumerate(rule.examples):
             if not isinstance(example.get("expect"), dict):
-                problems.append({"where": f"rules[{rule.id}].examples[{i}]", "line": rule.line,
-                                 "message": "an example needs an expect mapping"})
+                problems.append(
+                    {
+                        "where": f"rules[{rule.id}].examples[{i}]",
+                        "line": rule.line,
+                        "message": "an example needs an expect mapping",
+                    }
+                )
                 continue
             failures, routing, _ = run_example(ruleset, example, functions, predict)
             if failures:
                 trace = [t.get("explanation") for t in routing.trace if t.get("rule") == rule.id]
-                problems.append({
-                    "where": f"rules[{rule.id}].examples[{i}]",
-                    "line": rule.line,
-                    "message": "; ".join(failures),
-                    "explanation": trace[0] if trace and trace[0] else None,
-                })
+                problems.append(
+                    {
+                        "where": f"rules[{rule.id}].examples[{i}]",
+                        "line": rule.line,
+                        "message": "; ".join(failures),
+                        "explanation": trace[0] if trace and trace[0] else None,
+                    }
+                )
     return problems
 
 
@@ -171,8 +181,15 @@ def validate_text(text: str, functions: Functions, predict: Callable[[str], Mapp
 
 
 def _row_dict(row: RulesetVersion, with_content: bool = False) -> dict[str, Any]:
-    out = {"id": row.id, "version": row.version, "author": row.author, "reason": row.reason,
-           "active": row.active, "created_at": row.created_at, "diff": row.diff}
+    out = {
+        "id": row.id,
+        "version": row.version,
+        "author": row.author,
+        "reason": row.reason,
+        "active": row.active,
+        "created_at": row.created_at,
+        "diff": row.diff,
+    }
     if with_content:
         out["content"] = row.content
     return out
@@ -194,16 +211,22 @@ def parse_version(text: str) -> str:
 
 
 def save(
-    db: Database, file_text: str, text: str, *, if_match: str | None, author: str, reason: str,
-    functions: Functions, predict: Callable[[str], Mapping[str, Any]] | None,
+    db: Database,
+    file_text: str,
+    text: str,
+    *,
+    if_match: str | None,
+    author: str,
+    reason: str,
+    functions: Functions,
+    predict: Callable[[str], Mapping[str, Any]] | None,
 ) -> dict[str, Any]:
     """Store ``text`` as the new active version if ``if_match`` names the one in force."""
     if not if_match:
         raise PreconditionRequired("send If-Match with the ETag of the rule set you edited (GET /v1/rules)")
     ruleset = validate_text(text, functions, predict)
     with db.session() as s:
-        current = s.scalars(select(RulesetVersion).where(RulesetVersion.active.is_(True))
-                            .with_for_update()).first()
+        current = s.scalars(select(RulesetVersion).where(RulesetVersion.active.is_(True)).with_for_update()).first()
         current_text = current.content if current else file_text
         current_version = current.version if current else parse_version(file_text)
         if if_match.strip().strip('"') != current_version:
@@ -213,12 +236,25 @@ def save(
             )
         if current is not None:
             current.active = False
-        row = RulesetVersion(version=ruleset.version, content=text, author=author, reason=reason,
-                             diff=_diff(current_text, text), active=True)
+        row = RulesetVersion(
+            version=ruleset.version,
+            content=text,
+            author=author,
+            reason=reason,
+            diff=_diff(current_text, text),
+            active=True,
+        )
         s.add(row)
         s.flush()
-        audit.record(s, actor=author, action="rules.save", target=ruleset.version, reason=reason,
-                     before={"version": current_version}, after={"version": ruleset.version, "id": row.id})
+        audit.record(
+            s,
+            actor=author,
+            action="rules.save",
+            target=ruleset.version,
+            reason=reason,
+            before={"version": current_version},
+            after={"version": ruleset.version, "id": row.id},
+        )
         return _row_dict(row)
 
 
@@ -230,8 +266,7 @@ def list_versions(db: Database) -> list[dict[str, Any]]:
 def rollback(db: Database, *, author: str, reason: str, to: int | None = None) -> dict[str, Any]:
     """Make an earlier saved version active again (by default the one saved before the active one)."""
     with db.session() as s:
-        current = s.scalars(select(RulesetVersion).where(RulesetVersion.active.is_(True))
-                            .with_for_update()).first()
+        current = s.scalars(select(RulesetVersion).where(RulesetVersion.active.is_(True)).with_for_update()).first()
         if to is not None:
             target = s.get(RulesetVersion, to)
             if target is None:
@@ -239,8 +274,9 @@ def rollback(db: Database, *, author: str, reason: str, to: int | None = None) -
         else:
             if current is None:
                 raise Conflict("no saved rule set is in force; there is nothing to roll back")
-            target = s.scalars(select(RulesetVersion).where(RulesetVersion.id < current.id)
-                               .order_by(RulesetVersion.id.desc())).first()
+            target = s.scalars(
+                select(RulesetVersion).where(RulesetVersion.id < current.id).order_by(RulesetVersion.id.desc())
+            ).first()
             if target is None:
                 raise Conflict("the active rule set is the first saved one; there is no earlier version")
         if current is not None and current.id == target.id:
@@ -248,22 +284,36 @@ def rollback(db: Database, *, author: str, reason: str, to: int | None = None) -
         if current is not None:
             current.active = False
         target.active = True
-        audit.record(s, actor=author, action="rules.rollback", target=target.version, reason=reason,
-                     before={"id": current.id if current else None, "version": current.version if current else None},
-                     after={"id": target.id, "version": target.version})
+        audit.record(
+            s,
+            actor=author,
+            action="rules.rollback",
+            target=target.version,
+            reason=reason,
+            before={"id": current.id if current else None, "version": current.version if current else None},
+            after={"id": target.id, "version": target.version},
+        )
         return _row_dict(target)
 
 
 # --- dry run ---------------------------------------------------------------------------------------------
 
 
-def dry_run(db: Database, current: RuleSet, proposed: RuleSet, functions: Functions, limit: int = 1000,
-            examples_per_rule: int = 3) -> dict[str, Any]:
+def dry_run(
+    db: Database,
+    current: RuleSet,
+    proposed: RuleSet,
+    functions: Functions,
+    limit: int = 1000,
+    examples_per_rule: int = 3,
+) -> dict[str, Any]:
     """Replay the last ``limit`` stored tickets, with their stored predictions, through both rule sets."""
     with db.session() as s:
         rows = s.execute(
-            select(Ticket, Decision).join(Decision, Decision.ticket_id == Ticket.id)
-            .order_by(Decision.decided_at.desc(), Decision.id.desc()).limit(max(1, min(limit, 50_000)))
+            select(Ticket, Decision)
+            .join(Decision, Decision.ticket_id == Ticket.id)
+            .order_by(Decision.decided_at.desc(), Decision.id.desc())
+            .limit(max(1, min(limit, 50_000)))
         ).all()
         items = [(_stored_ticket(t), _stored_prediction(d), t.source, t.external_id) for t, d in rows]
     changed, by_rule = 0, {}  # type: ignore[var-annotated]
@@ -279,20 +329,28 @@ def dry_run(db: Database, current: RuleSet, proposed: RuleSet, functions: Functi
         entry = by_rule.setdefault(", ".join(matched), {"count": 0, "examples": []})
         entry["count"] += 1
         if len(entry["examples"]) < examples_per_rule:
-            entry["examples"].append({
-                "ticket": {"source": source, "id": external_id, "text": ticket["text"][:200]},
-                "before": {k: before[k] for k in keys}, "after": {k: after[k] for k in keys},
-            })
-    return {"replayed": len(items), "changed": changed, "unchanged": len(items) - changed,
-            "current_version": current.version, "proposed_version": proposed.version, "by_rule": by_rule}
+            entry["examples"].append(
+                {
+                    "ticket": {"source": source, "id": external_id, "text": ticket["text"][:200]},
+                    "before": {k: before[k] for k in keys},
+                    "after": {k: after[k] for k in keys},
+                }
+            )
+    return {
+        "replayed": len(items),
+        "changed": changed,
+        "unchanged": len(items) - changed,
+        "current_version": current.version,
+        "proposed_version": proposed.version,
+        "by_rule": by_rule,
+    }
 
 
 def _stored_ticket(t: Ticket) -> dict[str, Any]:
-    return {"subject": t.subject, "body": t.body, "text": t.text, "requester": t.requester, "channel": t.channel,
-            "language": t.language, "tags": t.tags, "metadata": t.extra, "created_at": t.created_at}
+    from .intake import stored_ticket
+
+    return stored_ticket(t)
 
 
 def _stored_prediction(d: Decision) -> dict[str, Any]:
     return {"intent": d.intent, "confidence": d.confidence, "alternatives": d.alternatives, "novelty": d.novelty}
-
-

@@ -28,12 +28,17 @@ def upload(client: Any, token: Any, artefact: bytes, card: dict[str, Any], role:
     boundary, body = encode_multipart(
         MultiDict({"artefact": FileStorage(io.BytesIO(artefact), "model.joblib"), "card": json.dumps(card)})
     )
-    return client.post("/v1/models", data=body, headers=token(role),
-                       content_type=f"multipart/form-data; boundary={boundary}")
+    return client.post(
+        "/v1/models", data=body, headers=token(role), content_type=f"multipart/form-data; boundary={boundary}"
+    )
 
 
 def card_for(artefact: bytes, base: dict[str, Any], version: str) -> dict[str, Any]:
-    return {**base, "version": version, "artefact": {"file": "model.joblib", "sha256": hashlib.sha256(artefact).hexdigest()}}
+    return {
+        **base,
+        "version": version,
+        "artefact": {"file": "model.joblib", "sha256": hashlib.sha256(artefact).hexdigest()},
+    }
 
 
 def test_list_and_detail_with_live_figures(client, token, ctx) -> None:

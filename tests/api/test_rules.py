@@ -51,8 +51,11 @@ def test_save_needs_if_match_and_the_current_etag(client, token, ctx) -> None:
     assert saved.headers["ETag"] != etag and "+  - id: gold-plan-first" in saved.json["diff"]
     assert current(client, token)[1] == saved.headers["ETag"]
     # the decision path uses it at once in this worker
-    resp = client.post("/v1/tickets", json={"id": "g1", "body": "What exchange rate do you use?",
-                                            "metadata": {"plan": "gold"}}, headers=token("ingest"))
+    resp = client.post(
+        "/v1/tickets",
+        json={"id": "g1", "body": "What exchange rate do you use?", "metadata": {"plan": "gold"}},
+        headers=token("ingest"),
+    )
     assert resp.json["priority"] == "urgent" and "gold" in resp.json["tags"]
     assert resp.json["ruleset_version"] == saved.json["version"]
     with ctx.db.session() as s:
@@ -62,7 +65,9 @@ def test_save_needs_if_match_and_the_current_etag(client, token, ctx) -> None:
 
 def test_an_invalid_rule_set_is_refused_with_every_problem_and_the_old_one_stays(client, token) -> None:
     content, etag = current(client, token)
-    broken = content + """
+    broken = (
+        content
+        + """
   - id: broken
     when:
       - prediction.intent ==
@@ -72,6 +77,7 @@ def test_an_invalid_rule_set_is_refused_with_every_problem_and_the_old_one_stays
       queue: nowhere
       explode: true
 """
+    )
     resp = put(client, token, broken, etag)
     assert resp.status_code == 422
     problems = resp.json["errors"]
@@ -112,11 +118,11 @@ def test_only_admins_change_rules(client, token) -> None:
 def test_dry_run_counts_the_decisions_that_would_change(client, token) -> None:
     texts = ["What exchange rate do you use?", "My card has not arrived", "How do I top up?"]
     for i, text in enumerate(texts):
-        client.post("/v1/tickets", json={"id": f"d{i}", "body": text, "metadata": {"plan": "gold"}},
-                    headers=token("ingest"))
+        client.post(
+            "/v1/tickets", json={"id": f"d{i}", "body": text, "metadata": {"plan": "gold"}}, headers=token("ingest")
+        )
     content, _ = current(client, token)
-    resp = client.post("/v1/rules/dry-run", json={"content": content + NEW_RULE, "limit": 100},
-                       headers=token("viewer"))
+    resp = client.post("/v1/rules/dry-run", json={"content": content + NEW_RULE, "limit": 100}, headers=token("viewer"))
     assert resp.status_code == 200
     report = resp.json
     assert report["replayed"] == 3 and report["changed"] == 3

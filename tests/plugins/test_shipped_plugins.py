@@ -31,10 +31,22 @@ def host_with(tmp_path: Path, db: Database, config: dict[str, Any] | None = None
 
 
 def adjusted(host: PluginHost, text: str, intent: str = "exchange_rate", **ticket: Any) -> dict[str, Any]:
-    decision = {"intent": intent, "confidence": 0.9, "queue": "fx", "priority": "low", "escalation": None,
-                "tags": [], "review_reasons": [], "explanation": {"words": {}, "rules": []}}
-    host.call_each("router_adjust_decision", decision=decision, ticket={"text": text, "requester": {}, **ticket},
-                   prediction={"intent": intent})
+    decision = {
+        "intent": intent,
+        "confidence": 0.9,
+        "queue": "fx",
+        "priority": "low",
+        "escalation": None,
+        "tags": [],
+        "review_reasons": [],
+        "explanation": {"words": {}, "rules": []},
+    }
+    host.call_each(
+        "router_adjust_decision",
+        decision=decision,
+        ticket={"text": text, "requester": {}, **ticket},
+        prediction={"intent": intent},
+    )
     return decision
 
 
@@ -110,12 +122,24 @@ def test_sla_breach_raises_priority(tmp_path, db) -> None:
 def _store(db: Database, n: int, intent: str, minutes_ago: float = 1) -> None:
     when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
     with db.session() as s:
-        for i in range(n):
+        for _i in range(n):
             t = Ticket(source="generic", external_id=f"{intent}-{uuid.uuid4().hex}", text="x", content_hash="h")
             s.add(t)
             s.flush()
-            s.add(Decision(ticket_id=t.id, revision=1, content_hash="h", intent=intent, confidence=0.9, queue="q",
-                           priority="normal", model_version="v", ruleset_version="r", decided_at=when))
+            s.add(
+                Decision(
+                    ticket_id=t.id,
+                    revision=1,
+                    content_hash="h",
+                    intent=intent,
+                    confidence=0.9,
+                    queue="q",
+                    priority="normal",
+                    model_version="v",
+                    ruleset_version="r",
+                    decided_at=when,
+                )
+            )
 
 
 def test_outage_burst_escalates_a_probable_incident_and_links_the_tickets(tmp_path, db) -> None:

@@ -37,8 +37,9 @@ def errors(rule: str) -> float:
 
 def test_rules_apply_in_order_and_stop() -> None:
     ruleset = parse_ruleset(RULES, functions=builtin_functions())
-    result = route(ruleset, {"text": "x", "tags": ["vip", "b"]}, {"intent": "card_arrival", "confidence": 0.9},
-                   builtin_functions())
+    result = route(
+        ruleset, {"text": "x", "tags": ["vip", "b"]}, {"intent": "card_arrival", "confidence": 0.9}, builtin_functions()
+    )
     assert (result.queue, result.priority, result.tags) == ("cards", "high", ["vip", "seen"])
     trace = {t["rule"]: t for t in result.trace}
     assert trace["broken-at-run-time"]["matched"] is False and "error" not in trace["broken-at-run-time"]
@@ -48,8 +49,9 @@ def test_rules_apply_in_order_and_stop() -> None:
 def test_a_rule_failing_at_run_time_does_not_match_and_is_counted() -> None:
     ruleset = parse_ruleset(RULES, functions=builtin_functions())
     before = errors("broken-at-run-time")
-    result = route(ruleset, {"text": "x", "tags": ["vip"]}, {"intent": "card_arrival", "confidence": 0.9},
-                   builtin_functions())
+    result = route(
+        ruleset, {"text": "x", "tags": ["vip"]}, {"intent": "card_arrival", "confidence": 0.9}, builtin_functions()
+    )
     broken = next(t for t in result.trace if t["rule"] == "broken-at-run-time")
     assert broken["matched"] is False and "division by zero" in broken["error"]
     assert result.queue == "cards" and "vip" in result.tags
@@ -58,6 +60,7 @@ def test_a_rule_failing_at_run_time_does_not_match_and_is_counted() -> None:
 
 def test_an_unknown_intent_gets_the_default_queue() -> None:
     ruleset = parse_ruleset(RULES, functions=builtin_functions())
-    result = route(ruleset, {"text": "x", "tags": []}, {"intent": "something_new", "confidence": 0.4},
-                   builtin_functions())
+    result = route(
+        ruleset, {"text": "x", "tags": []}, {"intent": "something_new", "confidence": 0.4}, builtin_functions()
+    )
     assert result.queue == "general" and "default queue" in result.trace[0]["why"]

@@ -54,48 +54,58 @@ def test_rule_examples_become_test_items_with_readable_ids(pytester: pytest.Pyte
     (pytester.path / "rules" / "mine.yaml").write_text(RULES)
     result = pytester.runpytest("rules", f"--router-home={home}", "-v", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines([
-        "*enterprise-first?enterprise? PASSED*",
-        "*enterprise-first?free-tier-wrongly-expected-high? FAILED*",
-        "*enterprise-first?with-the-model? PASSED*",
-    ])
-    result.stdout.fnmatch_lines([
-        "*priority: expected 'high', got 'normal'*",
-        "*assert ticket.requester.tier == 'enterprise'*",
-        "*where ticket.requester.tier = 'free'*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*enterprise-first?enterprise? PASSED*",
+            "*enterprise-first?free-tier-wrongly-expected-high? FAILED*",
+            "*enterprise-first?with-the-model? PASSED*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*priority: expected 'high', got 'normal'*",
+            "*assert ticket.requester.tier == 'enterprise'*",
+            "*where ticket.requester.tier = 'free'*",
+        ]
+    )
 
 
 def test_a_failing_contract_assert_shows_the_decision_explanation(pytester: pytest.Pytester, home: Path) -> None:
-    pytester.makepyfile(test_contract="""
+    pytester.makepyfile(
+        test_contract="""
         def test_stolen_card_goes_to_cards(router):
             decision = router.decide("Someone stole my card, block it please")
             assert decision.queue == "cards"
 
         def test_stolen_card_goes_to_fraud(router):
             assert router.decide("Someone stole my card, block it please").queue == "fraud"
-    """)
+    """
+    )
     rules = pytester.path / "rules.yaml"
     rules.write_text(RULES)
     result = pytester.runpytest(f"--router-home={home}", f"--router-rules={rules}", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "*assert 'fraud' == 'cards'*",
-        "*intent: lost_or_stolen_card (confidence*",
-        "*alternatives: lost_or_stolen_card*",
-        "*words toward: *stole*",
-        "*rule trace:*",
-        "*route:fraud*",
-        "*enterprise-first*",
-        "*assert ticket.requester.tier == 'enterprise'*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*assert 'fraud' == 'cards'*",
+            "*intent: lost_or_stolen_card (confidence*",
+            "*alternatives: lost_or_stolen_card*",
+            "*words toward: *stole*",
+            "*rule trace:*",
+            "*route:fraud*",
+            "*enterprise-first*",
+            "*assert ticket.requester.tier == 'enterprise'*",
+        ]
+    )
 
 
 def test_an_unknown_model_version_is_an_error(pytester: pytest.Pytester, home: Path) -> None:
-    pytester.makepyfile(test_contract="""
+    pytester.makepyfile(
+        test_contract="""
         def test_any(router):
             router.decide("hello")
-    """)
+    """
+    )
     result = pytester.runpytest(f"--router-home={home}", "--router-model=v-nope", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=0, failed=1)
     result.stdout.fnmatch_lines(["*no model version 'v-nope'*"])
@@ -112,9 +122,12 @@ def test_router_rules_test_runs_the_default_suite_headless(home: Path, tmp_path:
 
     bad = tmp_path / "contracts"
     bad.mkdir()
-    (bad / "test_bad.py").write_text("def test_wrong(router):\n    assert router.decide('my card was stolen').queue == 'fx'\n")
-    failed = subprocess.run([router, "rules", "test", "--contracts", str(bad)], env=env, capture_output=True,
-                            text=True, timeout=300)
+    (bad / "test_bad.py").write_text(
+        "def test_wrong(router):\n    assert router.decide('my card was stolen').queue == 'fx'\n"
+    )
+    failed = subprocess.run(
+        [router, "rules", "test", "--contracts", str(bad)], env=env, capture_output=True, text=True, timeout=300
+    )
     summary = json.loads(failed.stdout.strip().splitlines()[-1])
     assert failed.returncode == 1 and summary["ok"] is False and summary["failed"] == 1
     assert "test_wrong" in summary["failures"][0]["test"]
