@@ -81,7 +81,7 @@ def histogram(edges: Sequence[float], counts: Sequence[int], title: str, marks: 
     if not counts:
         return Markup("")
     ymax = max(counts) or 1
-    plot_w, plot_h = W - PAD_L - 8, H - PAD_B - PAD_T
+    plot_w, plot_h = W - PAD_L - 24, H - PAD_B - PAD_T  # room for the last edge's label
     lo, hi = edges[0], edges[-1]
     span = (hi - lo) or 1.0
     body = _axes(ymax)
@@ -124,6 +124,11 @@ def hbars(values: Mapping[str, float], title: str, fmt: str = "{:.0%}", vmax: fl
     return _svg(body, title, height)
 
 
+def detector_names(checks: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Detector names in the order the p-value chart colours them."""
+    return list(dict.fromkeys(name for c in reversed(checks) for name in (c.get("detectors") or {})))
+
+
 def pvalues(checks: Sequence[Mapping[str, Any]], title: str) -> Markup:
     """Each detector's p-value per drift check (oldest left) on a log scale, with its threshold dashed."""
     series: dict[str, list[tuple[int, float]]] = {}
@@ -151,7 +156,14 @@ def pvalues(checks: Sequence[Mapping[str, Any]], title: str) -> Markup:
         body.append(
             f'<text x="{PAD_L - 4}" y="{y_of(10.0**exp) + 4:.1f}" text-anchor="end" font-size="10">1e{exp}</text>'
         )
-    palette = colours(list(series))
+    palette = colours(detector_names(checks))
+    for i in {0, len(ordered) - 1}:
+        at = ordered[i].get("at")
+        label = at.strftime("%m-%d %H:%M") if hasattr(at, "strftime") else str(at or "")
+        body.append(
+            f'<text x="{PAD_L + i * step:.1f}" y="{H - PAD_B + 14}" text-anchor="middle" font-size="10">'
+            f"{escape(label)}</text>"
+        )
     for name, points in series.items():
         colour = palette[name]
         if name in thresholds:

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def _service(module: str, name: str) -> Callable[..., Any] | None:
     """``router.monitoring.<module>.<name>`` when it exists (monitoring grows independently of this page)."""
     try:
-        return getattr(importlib.import_module(f"router.monitoring.{module}"), name, None)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(f"router.monitoring.{module}"), name, None)
     except ImportError:
         return None
 
@@ -55,7 +55,8 @@ def index() -> str:
     checks, drift_note = _call("service", "history", limit=30)
     alerts, alerts_note = _call("alerts", "states")
     user = _session.current_user()
-    novel, novel_note = (None, "shown to reviewers and admins (the examples are customers' texts)")
+    novel: Any = None
+    novel_note: str | None = "shown to reviewers and admins (the examples are customers' texts)"
     if user is not None and user.allows("reviewer"):
         novel, novel_note = _call("summary", "novel_clusters", days=min(days, 30))
     charts: dict[str, Any] = {}
@@ -69,6 +70,7 @@ def index() -> str:
         charts["reasons"] = _charts.hbars(reasons, "Share of decisions sent to review, by reason")
     if checks:
         charts["pvalues"] = _charts.pvalues(checks, "Drift p-values per check, thresholds dashed")
+        charts["detector_colours"] = _charts.colours(_charts.detector_names(checks))
     return render_template(
         "admin/monitoring.html",
         days=days,

@@ -40,7 +40,9 @@ def test_pages_send_strangers_to_sign_in(client) -> None:
 def test_sign_in_keeps_name_and_role_in_an_httponly_cookie_never_the_token(client, ctx) -> None:
     token = create_token(ctx.db, "reviewer", "ann")
     form = client.get("/admin/sign-in?next=/admin/rules")
-    resp = client.post("/admin/sign-in", data={"token": token, "csrf_token": csrf_of(form.text), "next": "/admin/rules"})
+    resp = client.post(
+        "/admin/sign-in", data={"token": token, "csrf_token": csrf_of(form.text), "next": "/admin/rules"}
+    )
     assert resp.status_code == 302 and resp.headers["Location"] == "/admin/rules"
     cookie_header = resp.headers["Set-Cookie"]
     assert "HttpOnly" in cookie_header and "SameSite=Lax" in cookie_header
@@ -115,7 +117,10 @@ def test_a_viewer_reads_but_every_write_is_refused_with_a_clear_message(client, 
         assert f"You cannot {action}: it needs the admin role" in resp.text and "Nothing was changed" in resp.text
     assert active_rules(ctx) == before
     # validating and dry-running a draft only read: a viewer may
-    assert client.post("/admin/rules", data={"action": "validate", "content": content, "csrf_token": csrf}).status_code == 200
+    assert (
+        client.post("/admin/rules", data={"action": "validate", "content": content, "csrf_token": csrf}).status_code
+        == 200
+    )
 
 
 def test_a_reviewer_works_the_queue_but_cannot_change_models(client, ctx, signed_in) -> None:
@@ -130,14 +135,20 @@ def test_a_reviewer_works_the_queue_but_cannot_change_models(client, ctx, signed
     item_id = shown.json["item_id"]
     assert "chargeback" in shown.json["html"] and 'class="toward"' in shown.json["html"]
     assert review.get_item(ctx, item_id)["claimed_by"] == "ann"
-    unknown = client.post(f"/admin/api/review/{item_id}/resolve", json={"intent": "nope", "queue": "x"}, headers=headers)
+    unknown = client.post(
+        f"/admin/api/review/{item_id}/resolve", json={"intent": "nope", "queue": "x"}, headers=headers
+    )
     assert unknown.status_code == 422 and "unknown intent or queue" in unknown.json["message"]
     done = client.post(
-        f"/admin/api/review/{item_id}/resolve", json={"intent": "request_refund", "queue": "card_payments"}, headers=headers
+        f"/admin/api/review/{item_id}/resolve",
+        json={"intent": "request_refund", "queue": "card_payments"},
+        headers=headers,
     )
     assert done.status_code == 200 and done.json["status"] == "resolved"
     again = client.post(
-        f"/admin/api/review/{item_id}/resolve", json={"intent": "request_refund", "queue": "card_payments"}, headers=headers
+        f"/admin/api/review/{item_id}/resolve",
+        json={"intent": "request_refund", "queue": "card_payments"},
+        headers=headers,
     )
     assert again.status_code == 409 and "already resolved by ann" in again.json["message"]
     empty = client.post("/admin/api/review/next", json={}, headers=headers)
@@ -183,3 +194,46 @@ def test_every_page_renders_for_an_admin(client, ctx, signed_in) -> None:
     assert client.get("/admin/tickets/generic/missing").status_code == 404
     monitoring = client.get("/admin/monitoring")
     assert "<svg" in monitoring.text and "Intent mix" in monitoring.text
+
+
+def test_a_gate_failure_says_which_gate_and_why(client, ctx, signed_in, monkeypatch) -> None:
+    from router.services import lifecycle
+
+    report = {
+        "version": "v-new",
+        "compared_with": "v-old",
+        "passed": False,
+        "gates": [
+            {"name": "smoke", "passed": True, "summary": "decided 12 smoke tickets"},
+            {"name": "accuracy", "passed": False, "summary": "accuracy 0.81 is 0.10 below the active model's 0.91"},
+        ],
+    }
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        raise lifecycle.GateFailed("model v-new did not pass the accuracy gate(s); it stays candidate", errors=report)
+
+    monkeypatch.setattr(lifecycle, "promote", failing)
+    csrf = signed_in("admin")
+    resp = client.post("/admin/models/v-new/activate", data={"reason": "try it", "csrf_token": csrf})
+    assert resp.status_code == 409
+    assert "<strong>accuracy</strong> gate failed: accuracy 0.81 is 0.10 below" in resp.text
+    assert "smoke</strong> gate failed" not in resp.text and "Nothing was changed" in resp.text
+    no_reason = client.post(
+        "/admin/models/v-new/activate", data={"reason": " ", "csrf_token": csrf}, follow_redirects=True
+    )
+    assert "write a reason" in no_reason.text
+
+
+def test_monitoring_says_what_is_missing_instead_of_failing(client, ctx, signed_in, monkeypatch) -> None:
+    from router.web import monitoring
+
+    real = monitoring._service
+    monkeypatch.setattr(
+        monitoring, "_service", lambda module, name: None if module == "service" else real(module, name)
+    )
+    signed_in("viewer")
+    submit(ctx, "generic", {"id": "M-1", "body": "Where is my new card? It has not arrived"})
+    page = client.get("/admin/monitoring")
+    assert page.status_code == 200
+    assert "Drift data is not available: not available in this installation" in page.text
+    assert "Confidence histogram" in page.text and "shown to reviewers and admins" in page.text
