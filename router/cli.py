@@ -232,7 +232,7 @@ def models_retire(version: str, reason: str) -> None:
 @handles_errors
 def models_show(version: str) -> None:
     """A version's state, live statistics and latest gate report, as JSON."""
-    from .services.lifecycle import describe, gate_reports
+    from .services.model_info import describe, gate_reports
 
     ctx = _context()
     info = describe(ctx, version)
@@ -245,7 +245,7 @@ def models_show(version: str) -> None:
 @handles_errors
 def models_audit(limit: int) -> None:
     """Model changes, newest first: time, actor, action, version, reason."""
-    from .services.lifecycle import audit_log
+    from .services.model_info import audit_log
 
     for e in audit_log(_context(), limit):
         click.echo(f"{e['at']:%Y-%m-%d %H:%M:%S}  {e['actor']:<10} {e['action']:<22} {e['target']}  {e['reason']}")
@@ -256,7 +256,7 @@ def models_audit(limit: int) -> None:
 @handles_errors
 def models_lineage(version: str) -> None:
     """The chain of parents of VERSION with data fingerprints, code versions and gates."""
-    from .services.lifecycle import lineage
+    from .services.model_info import lineage
 
     for step in lineage(_context(), version):
         gates = (
@@ -275,7 +275,7 @@ def models_lineage(version: str) -> None:
 @handles_errors
 def models_watch() -> None:
     """Check the guardrails of versions in their watch window now; roll back on a breach."""
-    from .services.lifecycle import watch
+    from .services.model_watch import watch
 
     _emit({"breaches": watch(_context())})
 

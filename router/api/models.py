@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 from ..errors import ValidationError
 from ..registry.versions import list_versions
 from ..schemas.models import AuditOut, CanaryIn, ModelOut, ModelSummaryOut, PromoteIn, ReasonIn, TransitionOut
-from ..services import lifecycle
+from ..services import lifecycle, model_info
 from ._common import ctx, requires
 
 blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model versions and their rollout")
@@ -77,7 +77,7 @@ class Audit(MethodView):
     @blp.response(200, AuditOut(many=True))
     def get(self) -> list[dict[str, Any]]:
         """Every change of what decides tickets: actor, time, reason, before and after."""
-        return lifecycle.audit_log(ctx())
+        return model_info.audit_log(ctx())
 
 
 @blp.route("/rollback")
@@ -99,7 +99,7 @@ class Model(MethodView):
     def get(self, version: str) -> dict[str, Any]:
         """A version's card, state, live statistics and gate reports."""
         context = ctx()
-        return {**lifecycle.describe(context, version), "gate_reports": lifecycle.gate_reports(context, version)}
+        return {**model_info.describe(context, version), "gate_reports": model_info.gate_reports(context, version)}
 
 
 @blp.route("/<string:version>/lineage")
@@ -109,7 +109,7 @@ class Lineage(MethodView):
     @blp.response(200)
     def get(self, version: str) -> list[dict[str, Any]]:
         """The chain of parent versions with data fingerprints, code versions and gate results."""
-        return lifecycle.lineage(ctx(), version)
+        return model_info.lineage(ctx(), version)
 
 
 def _promote(version: str, target: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -131,6 +131,6 @@ def review_backlog(ctx: Any) -> dict[str, Any]:
 
 def model_watch(ctx: Any) -> dict[str, Any]:
     """The model guardrail watch (automatic rollback), once per cluster."""
-    from ..services.lifecycle import watch
+    from ..services.model_watch import watch
 
     return {"breaches": watch(ctx)}

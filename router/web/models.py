@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from ..errors import RouterError, ValidationError
 from ..registry.versions import list_versions
-from ..services import lifecycle
+from ..services import lifecycle, model_info
 from . import _errors, _session
 
 bp = _errors.attach(Blueprint("web_models", __name__, url_prefix="/admin"))
@@ -20,8 +20,8 @@ def _versions() -> list[dict[str, Any]]:
     context = _session.ctx()
     out = []
     for summary in reversed(list_versions(context.db)):  # newest first
-        described = lifecycle.describe(context, summary["version"])
-        out.append({**summary, **described, "gate_reports": lifecycle.gate_reports(context, summary["version"])[:5]})
+        described = model_info.describe(context, summary["version"])
+        out.append({**summary, **described, "gate_reports": model_info.gate_reports(context, summary["version"])[:5]})
     return out
 
 
@@ -31,7 +31,7 @@ def _render(status: int = 200, **extra: Any) -> tuple[str, int]:
         "admin/models.html",
         versions=versions,
         active=next((v["version"] for v in versions if v["state"] == "active"), None),
-        audit=lifecycle.audit_log(_session.ctx(), limit=20),
+        audit=model_info.audit_log(_session.ctx(), limit=20),
         **extra,
     ), status
 

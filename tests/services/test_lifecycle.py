@@ -19,7 +19,7 @@ from router.db import Decision, ModelVersion, Ticket, upgrade
 from router.db.lifecycle import ShadowResult
 from router.errors import Conflict, ValidationError
 from router.registry.runtime import canary_bucket
-from router.services import lifecycle, shadow
+from router.services import lifecycle, model_info, model_watch, shadow
 from router.services.intake import submit
 from router.services.training import train
 
@@ -121,7 +121,7 @@ def test_shuffled_labels_fail_the_quality_gate(ctx: Context, small) -> None:
         lifecycle.promote(ctx, small["versions"]["shuffled"], "canary", actor="ops", percent=10)
     quality = gate(err.value.errors, "quality")
     assert not quality["passed"] and "accuracy" in quality["summary"]
-    assert lifecycle.describe(ctx, small["versions"]["shuffled"])["state"] == "candidate"
+    assert model_info.describe(ctx, small["versions"]["shuffled"])["state"] == "candidate"
     assert ctx.runtime.current().version == small["versions"]["base"]
 
 
@@ -166,10 +166,10 @@ def test_force_needs_a_reason_and_is_audited(ctx: Context, small) -> None:
         lifecycle.promote(ctx, v, "shadow", actor="ops", force=True)
     result = lifecycle.promote(ctx, v, "shadow", actor="ops", force=True, reason="want to see its errors live")
     assert result["state"] == "shadow" and not result["gate_report"]["passed"]
-    entry = lifecycle.audit_log(ctx)[0]
+    entry = model_info.audit_log(ctx)[0]
     assert entry["action"] == "model.shadow.forced" and entry["reason"] == "want to see its errors live"
     assert entry["after"]["gates"]["quality"] is False
-    reports = lifecycle.gate_reports(ctx, v)
+    reports = model_info.gate_reports(ctx, v)
     assert len(reports) == 1 and reports[0]["forced"] and not reports[0]["passed"]
 
 
@@ -177,7 +177,7 @@ def test_transitions_rollback_and_a_complete_audit_log(ctx: Context, small) -> N
     v = small["versions"]
     lifecycle.promote(ctx, v["good"], "shadow", actor="ann", reason="try it")
     lifecycle.promote(ctx, v["good"], "canary", actor="ann", reason="10 percent", percent=10)
-    described = lifecycle.describe(ctx, v["good"])
+    described = model_info.describe(ctx, v["good"])
     assert described["state"] == "canary" and described["slots"] == ["canary"] and described["canary_percent"] == 10
     lifecycle.promote(ctx, v["good"], "active", actor="bob", reason="looks fine")
     back = lifecycle.rollback(ctx, actor="bob", reason="complaints")
@@ -186,14 +186,14 @@ def test_transitions_rollback_and_a_complete_audit_log(ctx: Context, small) -> N
     with ctx.db.session() as s:
         states = {r.version: r.state for r in s.scalars(select(ModelVersion))}
     assert states[v["base"]] == "active" and states[v["good"]] == "retired"
-    actions = [(e["action"], e["actor"], e["reason"]) for e in reversed(lifecycle.audit_log(ctx))]
+    actions = [(e["action"], e["actor"], e["reason"]) for e in reversed(model_info.audit_log(ctx))]
     assert actions[-4:] == [
         ("model.shadow", "ann", "try it"),
         ("model.canary", "ann", "10 percent"),
         ("model.active", "bob", "looks fine"),
         ("model.rollback", "bob", "complaints"),
     ]
-    last = lifecycle.audit_log(ctx)[0]
+    last = model_info.audit_log(ctx)[0]
     assert last["before"]["active"]["version"] == v["good"] and last["after"]["active"]["version"] == v["base"]
     with pytest.raises(Conflict):
         lifecycle.rollback(ctx, actor="bob", reason="again", expected_active=v["good"])
@@ -246,7 +246,7 @@ def test_shadow_scores_off_the_critical_path(ctx: Context, small) -> None:
         assert s.scalars(select(ShadowResult)).all() == []
     blocking.release.set()
     shadow.drain()
-    stats = lifecycle.describe(ctx, v["good"])["live"]["shadow"]
+    stats = model_info.describe(ctx, v["good"])["live"]["shadow"]
     assert stats["scored"] == 1 and stats["agreement"] in (0.0, 1.0)
 
 
@@ -278,13 +278,13 @@ def test_a_bad_version_is_rolled_back_automatically_with_the_figures(ctx: Contex
     _decisions(ctx, v["base"], 80, 0.95, low=False)
     lifecycle.promote(ctx, v["good"], "active", actor="ops", reason="ship it")
     _decisions(ctx, v["good"], 30, 0.95, low=False)
-    assert lifecycle.watch(ctx) == []  # fewer tickets than the guardrails need
+    assert model_watch.watch(ctx) == []  # fewer tickets than the guardrails need
     _decisions(ctx, v["good"], 40, 0.40, low=True)
-    breaches = lifecycle.watch(ctx)
+    breaches = model_watch.watch(ctx)
     assert len(breaches) == 1 and breaches[0]["version"] == v["good"]
     assert ctx.runtime.current().version == v["base"]
-    entry = lifecycle.audit_log(ctx)[0]
+    entry = model_info.audit_log(ctx)[0]
     assert entry["action"] == "model.auto_rollback" and entry["actor"] == "watch"
     assert "low-confidence share rose" in entry["reason"]
     assert entry["after"]["figures"]["version"]["decisions"] == 70
-    assert lifecycle.watch(ctx) == []  # acted once
+    assert model_watch.watch(ctx) == []  # acted once

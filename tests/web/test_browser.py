@@ -11,7 +11,7 @@ import pytest
 
 from router import review
 from router.registry import versions
-from router.services import lifecycle
+from router.services import lifecycle, model_info
 from router.services import rules as rules_service
 from router.services.intake import submit
 from tests.web.conftest import LiveServer, sign_in_browser
@@ -135,7 +135,7 @@ def test_roll_back_a_model(page, live: LiveServer) -> None:
     assert f"{old} is active again" in page.inner_text(".flash.ok")
     assert page.inner_text("#active-model") == old
     assert versions.active_version(live.ctx.db) == old
-    entry = lifecycle.audit_log(live.ctx)[0]
+    entry = model_info.audit_log(live.ctx)[0]
     assert (entry["action"], entry["actor"], entry["reason"]) == ("model.rollback", "ada", "the new model routes worse")
 
 
