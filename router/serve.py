@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -27,9 +28,9 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def _child_exit(_server: Any, worker: Any) -> None:
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)
+    # Runs in the master's SIGCHLD handler: it must not import anything (a second signal during
+    # an import leaves a half-initialised module); `run` imported prometheus_client beforehand.
+    sys.modules["prometheus_client.multiprocess"].mark_process_dead(worker.pid)
 
 
 def _post_worker_init(worker: Any) -> None:
@@ -59,6 +60,8 @@ def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    import prometheus_client.multiprocess  # noqa: F401 - after the variable: workers inherit multi-process mode
+
     os.environ["ROUTER_HOME"] = str(settings.home)
     print(
         f"Ticket Router on http://{host}:{port}  (API docs: http://{host}:{port}/docs, "
