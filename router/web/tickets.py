@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
+from ..services import search as _search
 from ..services.intake import ticket_with_decisions
-from . import _errors, _search, _session, _text
+from . import _errors, _session, _text
 
 bp = _errors.attach(Blueprint("web_tickets", __name__, url_prefix="/admin"))
 

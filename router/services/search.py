@@ -1,8 +1,4 @@
-"""Ticket search for the Tickets page: by helpdesk id, or by words of the text.
-
-A read-only query beside the page that uses it; it belongs with the ticket services
-(``router/services/intake.py`` owns the ticket tables) and can move there unchanged.
-"""
+"""Ticket search: by helpdesk id, or by words of the normalised text (the admin Tickets page)."""
 
 from __future__ import annotations
 
