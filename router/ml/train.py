@@ -38,7 +38,8 @@ class TrainResult:
     holdout_fingerprint: str
     params: dict[str, Any]  # the classifier's get_params(), JSON-safe
     train_seconds: float
-    #: the drift checks' reference: held-out features (float32 arrays), see novelty.reference_arrays
+    #: the drift checks' reference: held-out features (float32 arrays), see novelty.reference_arrays,
+    #: plus ``label_prior``: the intents' shares of the labelled rows, in ``model.classes`` order
     reference: dict[str, np.ndarray] | None = None
 
 
@@ -150,5 +151,13 @@ def train_model(
         holdout_fingerprint=fingerprint_rows(ho_x, ho_y),
         params=json_safe_params(clf.get_params()),
         train_seconds=round(time.perf_counter() - start, 3),
-        reference=reference_arrays(model, ho_x),
+        reference={**reference_arrays(model, ho_x), "label_prior": _label_prior(labels, clf.classes_)},
     )
+
+
+def _label_prior(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+    """Each intent's share of the labelled rows (train and hold-out; reviewed train-only rows lean
+    low-confidence and are left out): the intent mix the drift checks expect."""
+    counts = Counter(labels)
+    prior = np.array([counts[c] for c in classes], dtype=np.float64)
+    return (prior / max(1.0, prior.sum())).astype(np.float32)

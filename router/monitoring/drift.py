@@ -4,6 +4,13 @@ The overall answer is drift when any voting detector says so (the classifier-bas
 a second opinion: reported, not voting). Each detector runs at ``alpha / n_voting`` (Bonferroni
 across the detectors), so a window from the reference's own distribution raises a
 false alarm with probability at most ``alpha`` (``bench/drift_power.py`` measures it).
+
+A held-out reference written at training time also carries ``label_prior`` (the training labels'
+intent shares, one value per class, not one per ticket).  With it, the prediction vote goes to
+:class:`PredictionShareDrift` (exact binomial per intent against the priors; the two-sample
+``prediction_chi2`` against the ~1,200 held-out tickets stays as a reported second opinion) and the
+novelty vote to :class:`NoveltyRateDrift` (exact binomial against the calibrated rate).  Older
+models and pinned production windows have no priors: the two-sample tests vote, as before.
 """
 
 from __future__ import annotations
@@ -14,9 +21,19 @@ from typing import Any
 
 import numpy as np
 
-from .detectors import DETECTORS, SECOND_OPINIONS, Detector, NoveltyDrift, PredictionDrift
+from .detectors import (
+    DETECTORS,
+    SECOND_OPINIONS,
+    Detector,
+    NoveltyDrift,
+    NoveltyRateDrift,
+    PredictionDrift,
+    PredictionShareDrift,
+)
 
 DEFAULT_ALPHA = 0.05
+#: the reference entry holding the training labels' intent shares (see router.ml.train)
+LABEL_PRIOR = "label_prior"
 
 
 class DriftSuite:
@@ -33,18 +50,37 @@ class DriftSuite:
         detectors: Sequence[type[Detector]] = DETECTORS,
     ) -> None:
         self.backend, self.alpha = backend, float(alpha)
-        self.n_reference = len(next(iter(reference.values())))
-        voting = [cls for cls in detectors if cls not in SECOND_OPINIONS]
-        level = self.alpha / max(1, len(voting))
-        self.detectors: list[Detector] = []
+        reference = dict(reference)
+        prior = reference.pop(LABEL_PRIOR, None)
+        if prior is not None and n_classes is not None and len(prior) != n_classes:
+            prior = None  # recorded for another class list: fall back to the two-sample tests
+        self.calibrated = prior is not None
+        rows = reference.get("confidence", next(iter(reference.values())))
+        self.n_reference = len(rows)
+        plan: list[tuple[type[Detector], bool]] = []
         for cls in detectors:
-            x_ref = cls.select(dict(reference))
-            if cls is PredictionDrift:
-                self.detectors.append(PredictionDrift(x_ref, level, backend, n_classes=n_classes))
-            elif cls is NoveltyDrift:
-                self.detectors.append(NoveltyDrift(x_ref, level, backend, novelty_threshold=novelty_threshold))
+            if cls is PredictionDrift and prior is not None:
+                plan += [(PredictionDrift, False), (PredictionShareDrift, True)]
+            elif cls is NoveltyDrift and prior is not None:
+                plan.append((NoveltyRateDrift, True))
             else:
-                self.detectors.append(cls(x_ref, level, backend))
+                plan.append((cls, cls not in SECOND_OPINIONS))
+        level = self.alpha / max(1, sum(votes for _, votes in plan))
+        self.detectors: list[Detector] = []
+        self.votes: dict[str, bool] = {}
+        for cls, votes in plan:
+            x_ref = cls.select(reference)
+            det: Detector
+            if cls is PredictionShareDrift:
+                det = PredictionShareDrift(x_ref, level, backend, expected=np.asarray(prior))
+            elif cls is PredictionDrift:
+                det = PredictionDrift(x_ref, level, backend, n_classes=n_classes)
+            elif issubclass(cls, NoveltyDrift):
+                det = cls(x_ref, level, backend, novelty_threshold=novelty_threshold)
+            else:
+                det = cls(x_ref, level, backend)
+            self.detectors.append(det)
+            self.votes[det.name] = votes
 
     def check(self, window: Mapping[str, np.ndarray]) -> dict[str, Any]:
         """Run every detector on ``window`` (arrays as :func:`router.ml.novelty.reference_arrays` makes)."""
@@ -54,7 +90,7 @@ class DriftSuite:
             raise ValueError("a drift check needs a window of at least two tickets")
         results = {d.name: d.predict(d.select(dict(window))) for d in self.detectors}
         for d in self.detectors:
-            results[d.name]["data"]["votes"] = type(d) not in SECOND_OPINIONS
+            results[d.name]["data"]["votes"] = self.votes[d.name]
         return {
             "is_drift": any(r["data"]["is_drift"] and r["data"]["votes"] for r in results.values()),
             "alpha": self.alpha,

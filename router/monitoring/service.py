@@ -137,8 +137,9 @@ def check(
     features = reference_arrays(model, texts)
     result = suite.check(features)
     classes = model.classes
-    for move in result["detectors"]["prediction_chi2"]["data"].get("largest_moves", []):
-        move["intent"] = classes[move.pop("class")] if move.get("class") is not None else None
+    for name, key in (("prediction_chi2", "largest_moves"), ("prediction_share", "largest_increases")):
+        for move in result["detectors"].get(name, {}).get("data", {}).get(key, []):
+            move["intent"] = classes[move.pop("class")] if move.get("class") is not None else None
     out = {
         "model_version": version,
         "reference": ref_name,

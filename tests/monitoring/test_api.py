@@ -53,6 +53,7 @@ def test_check_is_stored_and_listed(client, token) -> None:
         "input_ks",
         "input_classifier",
         "prediction_chi2",
+        "prediction_share",
         "confidence_ks",
         "vocabulary",
         "novelty_rate",

@@ -15,7 +15,9 @@ from router.monitoring.detectors import (
     ConfidenceDrift,
     InputDrift,
     NoveltyDrift,
+    NoveltyRateDrift,
     PredictionDrift,
+    PredictionShareDrift,
     VocabularyDrift,
 )
 from router.monitoring.drift import DriftSuite
@@ -86,6 +88,8 @@ def test_real_shift_on_banking77(trained, backend: str) -> None:
     store = ModelStore(models_dir)
     model, reference = store.load(version), store.reference(version)
     assert store.card(version)["reference"]["rows"] == len(reference["confidence"])
+    assert reference["label_prior"].shape == (len(model.classes),)
+    assert reference["label_prior"].sum() == pytest.approx(1.0, abs=1e-5)
     assert reference["embedding"].dtype == np.float32
     suite = DriftSuite(
         reference, backend=backend, n_classes=len(model.classes), novelty_threshold=model.novelty_threshold
@@ -111,5 +115,99 @@ def test_real_shift_on_banking77(trained, backend: str) -> None:
     loud = suite.check(reference_arrays(model, cards + other))
     assert loud["is_drift"]
     fired = {n for n, r in loud["detectors"].items() if r["data"]["is_drift"]}
-    assert {"prediction_chi2", "input_ks"} <= fired
+    assert {"prediction_share", "input_ks"} <= fired
+    assert loud["detectors"]["prediction_share"]["data"]["votes"]
     assert loud["sizes"] == {"reference": len(reference["confidence"]), "window": len(cards) + len(other)}
+
+
+# the intent-mix test against the training priors, and the novelty rate against the calibrated rate
+
+
+def _prior(k: int = 60) -> np.ndarray:
+    """An uneven mix over ``k`` intents (shares from ~0.6 % to ~2.4 %), like BANKING77's."""
+    w = np.linspace(1.0, 4.0, k)
+    return w / w.sum()
+
+
+def _window(prior: np.ndarray, rng: np.random.Generator, n: int = 500) -> np.ndarray:
+    return rng.choice(len(prior), size=n, p=prior).astype(np.float32)[:, None]
+
+
+def _typical_tripled(prior: np.ndarray, intent: int, n: int = 500) -> np.ndarray:
+    """A window with the expected counts when ``intent``'s share triples (deterministic)."""
+    p = prior.copy()
+    p[intent] *= 3
+    counts = np.round(n * p / p.sum()).astype(np.int64)
+    return np.repeat(np.arange(len(p)), counts).astype(np.float32)[:, None]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_prediction_share_finds_a_tripled_intent_and_not_the_priors(backend: str) -> None:
+    rng = np.random.default_rng(3)
+    prior = _prior()
+    ref = _window(prior, rng, n=1000)
+    det = PredictionShareDrift(ref, p_val=0.01, backend=backend, expected=prior)
+    calm = [det.predict(_window(prior, rng)) for _ in range(40)]
+    assert sum(r["data"]["is_drift"] for r in calm) <= 1  # level 1 %: at most one of 40 by chance
+    moved = det.predict(_typical_tripled(prior, 55))  # a 2.5 % intent at ~7.3 %
+    data = moved["data"]
+    assert data["is_drift"] and data["p_val"] < 1e-4 and data["n_features"] == len(prior)
+    assert data["largest_increases"][0]["class"] == 55
+    assert moved["meta"] == {"name": "prediction_share", "version": "1", "backend": backend, "statistic": "binomial"}
+
+
+def test_prediction_share_is_an_exact_bonferroni_binomial_tail() -> None:
+    from scipy.stats import binom
+
+    prior = np.array([0.5, 0.3, 0.2])
+    x = np.array([0] * 40 + [1] * 30 + [2] * 30, dtype=np.float32)[:, None]
+    det = PredictionShareDrift(x, p_val=0.05, expected=prior * 7)  # normalised
+    expected = 3 * min(binom.sf(k - 1, 100, q) for k, q in zip((40, 30, 30), prior, strict=True))
+    assert det.predict(x)["data"]["p_val"] == pytest.approx(expected, rel=1e-9)
+    # one-sided: an intent losing traffic is not what this detector reports
+    fewer = np.array([0] * 80 + [1] * 10 + [2] * 10, dtype=np.float32)[:, None]
+    assert det.predict(fewer)["data"]["is_drift"] is True  # intent 0 rose from 50 % to 80 %
+    same = np.array([0] * 50 + [1] * 30 + [2] * 20, dtype=np.float32)[:, None]
+    assert det.predict(same)["data"]["p_val"] == pytest.approx(1.0, abs=0.5)
+    assert not det.predict(same)["data"]["is_drift"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_novelty_rate_against_the_calibrated_rate(backend: str) -> None:
+    rng = np.random.default_rng(4)
+    ref = rng.uniform(size=(1000, 1)).astype(np.float32)
+    cut = float(np.quantile(ref, 0.95))
+    det = NoveltyRateDrift(ref, p_val=0.01, backend=backend, novelty_threshold=cut)
+    assert det.rate == pytest.approx(0.05, abs=1e-3)
+    calm = rng.uniform(size=(500, 1))
+    assert not det.predict(calm)["data"]["is_drift"]
+    novel = np.concatenate([rng.uniform(size=(450, 1)), rng.uniform(cut, 1.0, size=(50, 1))])  # ~15 % above
+    data = det.predict(novel)["data"]
+    assert data["is_drift"] and data["p_val"] < 1e-6
+    assert det.predict(novel)["meta"]["statistic"] == "binomial"
+
+
+def test_suite_votes_with_the_priors_and_falls_back_without_them() -> None:
+    rng = np.random.default_rng(5)
+    ref = _synthetic(False, rng)
+    prior = np.full(10, 0.1, dtype=np.float32)
+    with_prior = DriftSuite({**ref, "label_prior": prior}, backend="scipy", n_classes=10)
+    assert with_prior.calibrated and with_prior.n_reference == 400
+    assert with_prior.votes == {
+        "input_ks": True,
+        "prediction_chi2": False,
+        "prediction_share": True,
+        "confidence_ks": True,
+        "vocabulary": True,
+        "novelty_rate": True,
+        "input_classifier": False,
+    }
+    assert {d.p_val for d in with_prior.detectors} == {0.05 / 5}
+    assert isinstance(next(d for d in with_prior.detectors if d.name == "novelty_rate"), NoveltyRateDrift)
+    result = with_prior.check(_synthetic(True, rng))
+    assert result["is_drift"] and result["detectors"]["prediction_share"]["data"]["is_drift"]
+    # an older model (no priors), a pinned window, or priors for another class list: as before
+    for reference in (ref, {**ref, "label_prior": np.full(7, 1 / 7)}):
+        old = DriftSuite(reference, backend="scipy", n_classes=10)
+        assert not old.calibrated and "prediction_share" not in old.votes and old.votes["prediction_chi2"]
+        assert type(next(d for d in old.detectors if d.name == "novelty_rate")) is NoveltyDrift
