@@ -44,3 +44,15 @@ class ShadowResult(Base):
     agrees: Mapped[bool] = mapped_column(Boolean)
     ms: Mapped[float] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModelError(Base):
+    """A ticket a model version failed to classify (the ticket was decided by another version or refused)."""
+
+    __tablename__ = "model_errors"
+    __table_args__ = (Index("ix_model_errors_version_at", "version", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    error: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

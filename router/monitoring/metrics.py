@@ -64,3 +64,4 @@ JOB_RUNS = Counter("router_job_runs_total", "Scheduled job runs this process ran
 JOB_EVENTS = Counter("router_job_events_total", "Scheduler trouble: missed, failed, overlapping runs", ["job", "event"])
 DRIFT_CHECKS = Counter("router_drift_checks_total", "Drift checks by outcome", ["drift"])
 ALERTS_SENT = Counter("router_alerts_sent_total", "Alerts sent to the notifiers, by severity", ["severity"])
+MODEL_ERRORS = Counter("router_model_errors_total", "Tickets a model version failed to classify", ["version"])

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from ..context import Context
+from ..db.lifecycle import ModelError
+from ..errors import ServiceUnavailable
 from ..monitoring import metrics
 from ..registry.runtime import Loaded
 from ..routing.engine import route
 from ..routing.ruleset import RuleSet
+
+log = logging.getLogger(__name__)
 
 
 def decide(
@@ -22,7 +27,7 @@ def decide(
     if loaded is None:
         key = f"{ticket.get('source', '')}:{ticket.get('id', '')}"
         loaded = ctx.runtime.for_ticket(key)
-    prediction = loaded.model.predict(ticket["text"])
+    loaded, prediction = _predict(ctx, loaded, ticket["text"])
     pred = prediction.to_dict()
     ruleset = ruleset or ctx.ruleset()
     routing = route(ruleset, ticket, pred, ctx.rule_functions)
@@ -48,6 +53,29 @@ def decide(
     ctx.plugins.call_each("router_adjust_decision", decision=decision, ticket=ticket, prediction=pred)
     decision["needs_review"] = bool(decision["review_reasons"])
     return decision
+
+
+def _predict(ctx: Context, loaded: Loaded, text: str) -> tuple[Loaded, Any]:
+    """The model's prediction; a canary that fails is recorded and the active version decides instead."""
+    try:
+        return loaded, loaded.model.predict(text)
+    except Exception as exc:
+        record_model_error(ctx, loaded.version, exc)
+        active = ctx.runtime.current()
+        if active.version == loaded.version:
+            raise ServiceUnavailable(f"model {loaded.version} failed on this ticket; it was not stored, retry") from exc
+        return active, active.model.predict(text)
+
+
+def record_model_error(ctx: Context, version: str, exc: BaseException) -> None:
+    """Count a failure against the version (the automatic-rollback watch compares error shares)."""
+    log.error("model %s failed on a ticket: %s", version, exc, exc_info=exc)
+    metrics.MODEL_ERRORS.labels(version=version).inc()
+    try:
+        with ctx.db.session() as s:
+            s.add(ModelError(version=version, error=f"{type(exc).__name__}: {exc}"[:500]))
+    except Exception:  # the count is best effort; the ticket matters more
+        log.exception("could not record the model error")
 
 
 def observe(decision: dict[str, Any]) -> None:

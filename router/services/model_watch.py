@@ -6,8 +6,12 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from .. import audit
 from ..db import ModelSlot, ModelVersion
+from ..db.lifecycle import ModelError
 from ..errors import Conflict
 from ..monitoring import metrics
 from .lifecycle import clear_slot, rollback, slot_snapshot, slots_by_name
@@ -21,6 +25,15 @@ MIN_REVIEWED = 20  # labels each side needs before override rates are compared
 
 def _breaches(new: dict[str, Any], base: dict[str, Any], settings: Any) -> list[str]:
     found = []
+    errors = 100 * (new.get("error_share", 0.0) - base.get("error_share", 0.0))
+    if errors > settings.guard_error_points:
+        found.append(
+            f"it failed on {new['errors']} tickets, {errors:.1f} points more often than the version "
+            f"before ({base.get('error_share', 0.0):.1%} → {new['error_share']:.1%}); "
+            f"guardrail {settings.guard_error_points:g}"
+        )
+    if not new.get("decisions") or not base.get("decisions"):
+        return found
     low = 100 * (new["low_confidence_share"] - base["low_confidence_share"])
     if low > settings.guard_low_confidence_points:
         found.append(
@@ -45,6 +58,20 @@ def _breaches(new: dict[str, Any], base: dict[str, Any], settings: Any) -> list[
     return found
 
 
+def _add_errors(s: Session, stats: dict[str, Any], version: str, start: datetime, end: datetime) -> None:
+    """Add the version's failed tickets in [start, end] and its error share to ``stats``."""
+    errors = int(
+        s.scalar(
+            select(func.count(ModelError.id)).where(
+                ModelError.version == version, ModelError.at >= start, ModelError.at <= end
+            )
+        )
+        or 0
+    )
+    stats["errors"] = errors
+    stats["error_share"] = round(errors / (stats["decisions"] + errors), 4) if stats["decisions"] + errors else 0.0
+
+
 def watch(ctx: Any) -> list[dict[str, Any]]:
     """Compare each version in its watch window with the one before; roll back on a breached guardrail."""
     settings, now = ctx.settings, datetime.now(UTC)
@@ -65,9 +92,14 @@ def watch(ctx: Any) -> list[dict[str, Any]]:
             ] >= settings.watch_tickets
             if slot == "canary":
                 base = decision_stats(s, baseline, since_id=row.since_decision_id)
+                base_from = row.updated_at
             else:
                 base = decision_stats(s, baseline, until_id=row.since_decision_id, last=settings.watch_tickets)
-            if min(new["decisions"], base["decisions"]) < settings.watch_min_tickets:
+                base_from = row.updated_at - (now - row.updated_at)  # as long a span, before the swap
+            _add_errors(s, new, row.version, row.updated_at, now)
+            _add_errors(s, base, baseline, base_from, row.updated_at if slot == "active" else now)
+            seen = min(new["decisions"] + new["errors"], base["decisions"] + base["errors"])
+            if seen < settings.watch_min_tickets:
                 if window_over:
                     row.since_decision_id = None  # too little traffic to judge: the watch ends
                 continue

@@ -288,3 +288,31 @@ def test_a_bad_version_is_rolled_back_automatically_with_the_figures(ctx: Contex
     assert "low-confidence share rose" in entry["reason"]
     assert entry["after"]["figures"]["version"]["decisions"] == 70
     assert model_watch.watch(ctx) == []  # acted once
+
+
+class _Failing:
+    """A canary whose model fails on every ticket."""
+
+    def predict(self, text: str) -> Any:
+        raise RuntimeError("feature mismatch")
+
+
+def test_a_failing_canary_never_fails_a_ticket_and_is_retired_for_its_errors(ctx: Context, small) -> None:
+    v = small["versions"]
+    model_info_before = model_info.describe(ctx, v["good"])["state"]
+    lifecycle.promote(ctx, v["good"], "canary", actor="ops", percent=50, reason="try half")
+    serving = ctx.runtime.serving()
+    ctx.runtime._serving = serving.__class__(
+        **{**serving.__dict__, "canary": serving.canary.__class__(v["good"], _Failing())}
+    )
+    versions = {
+        submit(ctx, "generic", {"id": f"f{i}", "body": "What is the rate for euros?"}).decision["model_version"]
+        for i in range(120)
+    }
+    assert versions == {v["base"]}  # the active version decided the canary's share
+    breaches = model_watch.watch(ctx)
+    assert [b["slot"] for b in breaches] == ["canary"]
+    assert "failed on" in breaches[0]["breaches"][0]
+    assert model_info.describe(ctx, v["good"])["state"] == "retired" != model_info_before
+    entry = model_info.audit_log(ctx)[0]
+    assert entry["action"] == "model.auto_rollback" and entry["after"]["figures"]["version"]["errors"] > 40
