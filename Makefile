@@ -38,6 +38,9 @@ bench: install
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_decide.py
 	$(BIN)/python bench/bench_http.py
+	$(BIN)/python bench/swap_under_load.py
+	$(BIN)/python bench/drift_power.py
+	$(BIN)/python bench/novelty.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -7,15 +7,12 @@ per worker with two models loaded.
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
-import shutil
 import signal
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import requests
 from _common import BIN, ensure_home, pct, rss_mb
@@ -24,23 +21,17 @@ from bench_http import free_port, wait_ready
 SWAPS = int(os.environ.get("BENCH_SWAPS", "20"))
 
 
-def second_version(home: Path, env: dict[str, str]) -> tuple[str, str]:
+def second_version(env: dict[str, str]) -> tuple[str, str]:
     """The active version and a copy of it under a new name (same weights, a new identity)."""
     from router.config import load_settings
     from router.context import build_context
     from router.registry import versions
+    from router.testing.models import register_copy
 
     ctx = build_context(load_settings(env))
     old = versions.active_version(ctx.db)
     assert old is not None
-    new = f"{old}-swap"
-    if not (home / "models" / new).exists():
-        shutil.copytree(home / "models" / old, home / "models" / new)
-        card = json.loads((home / "models" / new / "card.json").read_text())
-        card.update(version=new, parent=old)
-        (home / "models" / new / "card.json").write_text(json.dumps(card))
-        versions.register(ctx.db, card)
-    return old, new
+    return old, register_copy(ctx, old, "-swap")
 
 
 def client(port: int, token: str, seconds: float, queue: mp.Queue) -> None:  # type: ignore[type-arg]
@@ -66,7 +57,7 @@ def client(port: int, token: str, seconds: float, queue: mp.Queue) -> None:  # t
 def main() -> None:
     home = ensure_home()
     env = {**os.environ, "ROUTER_HOME": str(home), "ROUTER_LOG_LEVEL": "WARNING"}
-    old, new = second_version(home, env)
+    old, new = second_version(env)
     token = subprocess.run(
         [str(BIN / "router"), "tokens", "create", "--role", "admin"],
         env=env,

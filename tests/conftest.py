@@ -8,7 +8,9 @@ import shutil
 import socket
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -17,7 +19,7 @@ from router.app import create_app
 from router.auth import create_token
 from router.config import REPO_ROOT, load_settings
 from router.context import Context, build_context
-from router.db import upgrade
+from router.db import Decision, Ticket, upgrade
 from router.registry import versions
 from router.services.lifecycle import activate_ungated
 
@@ -167,3 +169,38 @@ def token(ctx: Context):  # type: ignore[no-untyped-def]
         return {"Authorization": f"Bearer {create_token(ctx.db, role)}"}
 
     return make
+
+
+def store_decisions(
+    db: Any,
+    n: int,
+    *,
+    intent: str = "exchange_rate",
+    version: str = "v",
+    confidence: float = 0.9,
+    low_confidence: bool = False,
+    decided_at: datetime | None = None,
+) -> None:
+    """``n`` stored tickets with one decision each, written directly (figures, not the decide path)."""
+    reasons = ["low_confidence"] if low_confidence else []
+    with db.session() as s:
+        for _ in range(n):
+            t = Ticket(source="generic", external_id=f"{version}-{uuid.uuid4().hex}", text="x", content_hash="h")
+            s.add(t)
+            s.flush()
+            s.add(
+                Decision(
+                    ticket_id=t.id,
+                    revision=1,
+                    content_hash="h",
+                    intent=intent,
+                    confidence=confidence,
+                    queue="q",
+                    priority="normal",
+                    model_version=version,
+                    ruleset_version="r",
+                    needs_review=low_confidence,
+                    review_reasons=reasons,
+                    decided_at=decided_at or datetime.now(UTC),
+                )
+            )

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +16,7 @@ import pytest
 import requests
 
 from router.auth import create_token
+from router.testing.models import register_copy
 from router.testing.webhooks import body_bytes, zendesk_headers
 
 from .conftest import make_env, prepare_home
@@ -129,21 +128,14 @@ def test_a_saved_rule_set_reaches_every_worker_within_two_seconds(served) -> Non
 
 
 def _second_version(home: Path, database_url: str, version: str) -> str:
-    """Register a copy of the trained model under a new version name (same weights, new identity)."""
     from router.config import load_settings
     from router.context import build_context
-    from router.registry import versions
 
-    new = version + "-b"
-    shutil.copytree(home / "models" / version, home / "models" / new)
-    card_path = home / "models" / new / "card.json"
-    card = json.loads(card_path.read_text())
-    card.update(version=new, parent=version)
-    card_path.write_text(json.dumps(card))
     ctx = build_context(load_settings(make_env(home, database_url)))
-    versions.register(ctx.db, card)
-    ctx.db.dispose()
-    return new
+    try:
+        return register_copy(ctx, version)
+    finally:
+        ctx.db.dispose()
 
 
 def test_activate_and_roll_back_under_load_without_a_failed_request(served, trained) -> None:

@@ -11,7 +11,6 @@ from .. import audit
 from ..db import Database, ModelSlot, ModelVersion
 
 ACTIVE = "active"
-PREVIOUS = "previous"
 
 
 def register(db: Database, card: dict[str, Any], *, actor: str = "cli") -> None:

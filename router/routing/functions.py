@@ -6,12 +6,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..hooks import hookimpl
+from .expr import builtin_functions
 
 
 @hookimpl
 def router_rule_functions() -> Mapping[str, Callable[..., Any]]:
-    try:
-        from .expr import builtin_functions
-    except ImportError:  # the evaluator is optional until rules are used
-        return {}
     return builtin_functions()

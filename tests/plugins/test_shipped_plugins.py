@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,10 @@ import pytest
 import yaml
 
 from router.config import REPO_ROOT
-from router.db import Database, Decision, Ticket, upgrade
+from router.db import Database, upgrade
 from router.plugins import PluginHost
+
+from ..conftest import store_decisions
 
 
 @pytest.fixture
@@ -120,26 +121,7 @@ def test_sla_breach_raises_priority(tmp_path, db) -> None:
 
 
 def _store(db: Database, n: int, intent: str, minutes_ago: float = 1) -> None:
-    when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    with db.session() as s:
-        for _i in range(n):
-            t = Ticket(source="generic", external_id=f"{intent}-{uuid.uuid4().hex}", text="x", content_hash="h")
-            s.add(t)
-            s.flush()
-            s.add(
-                Decision(
-                    ticket_id=t.id,
-                    revision=1,
-                    content_hash="h",
-                    intent=intent,
-                    confidence=0.9,
-                    queue="q",
-                    priority="normal",
-                    model_version="v",
-                    ruleset_version="r",
-                    decided_at=when,
-                )
-            )
+    store_decisions(db, n, intent=intent, decided_at=datetime.now(UTC) - timedelta(minutes=minutes_ago))
 
 
 def test_outage_burst_escalates_a_probable_incident_and_links_the_tickets(tmp_path, db) -> None:

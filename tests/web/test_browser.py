@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +11,7 @@ from router.registry import versions
 from router.services import lifecycle, model_info
 from router.services import rules as rules_service
 from router.services.intake import submit
+from router.testing.models import register_copy
 from tests.web.conftest import LiveServer, sign_in_browser
 
 pytestmark = pytest.mark.browser
@@ -109,22 +107,10 @@ def test_edit_a_rule_with_an_error_then_fix_and_save_it(page, live: LiveServer) 
     assert "tag VIP tickets" in page.inner_text("#versions")
 
 
-def _second_version(live: LiveServer, version: str) -> str:
-    """A copy of the active model under a new version name (same weights, new identity), as in test_serve."""
-    models = Path(live.ctx.settings.models_dir)
-    new = version + "-b"
-    shutil.copytree(models / version, models / new)
-    card = json.loads((models / new / "card.json").read_text())
-    card.update(version=new, parent=version)
-    (models / new / "card.json").write_text(json.dumps(card))
-    versions.register(live.ctx.db, card)
-    return new
-
-
 def test_roll_back_a_model(page, live: LiveServer) -> None:
     old = versions.active_version(live.ctx.db)
     assert old is not None
-    new = _second_version(live, old)
+    new = register_copy(live.ctx, old)
     lifecycle.activate_ungated(live.ctx.db, new, actor="test", reason="a newer model")
     sign_in_browser(page, live, "admin", "ada", "/admin/models")
     assert page.inner_text("#active-model") == new
