@@ -6,6 +6,7 @@ A plugin that fails to import, or raises inside a hook, is isolated: logged, cou
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import sys
@@ -129,7 +130,9 @@ class PluginHost:
                 results.append(result)
         return results
 
+    @functools.cached_property
     def adapters(self) -> dict[str, Adapter]:
+        """Webhook adapters by source, collected once (plugins are loaded when the host is built)."""
         found: dict[str, Adapter] = {}
         for group in self.call_each("router_webhook_adapters"):
             for adapter in group:

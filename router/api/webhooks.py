@@ -23,7 +23,7 @@ blp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks", description="He
 def receive(source: str, verified: bool = False) -> tuple[dict[str, Any], int]:
     """The intake path every webhook shares: type and size, signature, JSON, adapter, schema, decide."""
     context = ctx()
-    adapter = context.plugins.adapters().get(source)
+    adapter = context.plugins.adapters.get(source)
     if adapter is None:
         raise NotFound(f"no webhook adapter for source {source!r}")
     body = json_body_bytes()
