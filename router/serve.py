@@ -63,6 +63,11 @@ def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
     import prometheus_client.multiprocess  # noqa: F401 - after the variable: workers inherit multi-process mode
 
     os.environ["ROUTER_HOME"] = str(settings.home)
+    # One ticket per request: BLAS/OpenMP thread pools buy nothing here, and OpenBLAS's idle
+    # threads spin-wait after every call, burning a core per worker. Workers import numpy after
+    # this point, so the limit holds in each of them; an operator's own setting wins.
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     print(
         f"Ticket Router on http://{host}:{port}  (API docs: http://{host}:{port}/docs, "
         f"OpenAPI: http://{host}:{port}/openapi.json)",

@@ -7,15 +7,28 @@ claim it again. Claiming is one conditional UPDATE checked by its row count, so 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Result, and_, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Result,
+    Table,
+    and_,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from ..context import Context
-from ..db import Decision, Ticket
 from ..db.review import REASON_MAX, ReviewItem, ReviewItemReason, ReviewLabel
 from ..errors import Conflict, NotFound
 from ..routing.ruleset import PRIORITIES
@@ -23,6 +36,8 @@ from . import _settings
 from ._rows import items_out
 
 _RANK = {p: len(PRIORITIES) - 1 - i for i, p in enumerate(PRIORITIES)}  # urgent 0 .. low 3
+_ITEMS = cast(Table, ReviewItem.__table__)
+_REASONS = cast(Table, ReviewItemReason.__table__)
 
 
 def utcnow() -> datetime:
@@ -34,51 +49,52 @@ def rowcount(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
-def record_decision(session: Session, ticket: Ticket, decision: Decision) -> ReviewItem | None:
+def record_decision(conn: Connection, ticket_id: int, text: str, decision: Mapping[str, Any]) -> int | None:
     """Inside intake's transaction: close the ticket's older open items, and queue this decision
-    when it needs a person. Older items are closed as ``superseded`` whatever the new decision,
-    because the text they show is no longer the ticket's."""
-    item = None
-    if decision.needs_review:
+    when it needs a person; returns the new item's id. ``decision`` is the stored decision row
+    (``id``, ``revision``, ``intent``, ``queue``, ``priority``, ...). Older items are closed as
+    ``superseded`` whatever the new decision, because the text they show is no longer the ticket's."""
+    item_id = None
+    if decision["needs_review"]:
         # rule and plugin reasons are free text: cut to the column so a long one cannot fail intake
-        reasons = list(dict.fromkeys(str(r)[:REASON_MAX] for r in decision.review_reasons))
-        item = ReviewItem(
-            ticket_id=ticket.id,
-            decision_id=decision.id,
-            revision=decision.revision,
-            status="open",
-            text=ticket.text,
-            intent=decision.intent,
-            queue=decision.queue,
-            priority=decision.priority,
-            priority_rank=_RANK.get(decision.priority, _RANK["normal"]),
-            escalated=bool(decision.escalation),
-            model_version=decision.model_version,
-            labels_needed=_settings.labels_needed(reasons),
-            labels_count=0,
-            enqueued_at=decision.decided_at or utcnow(),
-        )
-        session.add(item)
-        session.flush()
-        session.add_all(ReviewItemReason(item_id=item.id, reason=r) for r in reasons)
-    if decision.revision > 1:
-        session.execute(
-            update(ReviewItem)
+        reasons = list(dict.fromkeys(str(r)[:REASON_MAX] for r in decision["review_reasons"]))
+        item_id = conn.execute(
+            insert(_ITEMS).returning(_ITEMS.c.id),
+            {
+                "ticket_id": ticket_id,
+                "decision_id": decision["id"],
+                "revision": decision["revision"],
+                "status": "open",
+                "text": text,
+                "intent": decision["intent"],
+                "queue": decision["queue"],
+                "priority": decision["priority"],
+                "priority_rank": _RANK.get(decision["priority"], _RANK["normal"]),
+                "escalated": bool(decision["escalation"]),
+                "model_version": decision["model_version"],
+                "labels_needed": _settings.labels_needed(reasons),
+                "labels_count": 0,
+                "enqueued_at": decision["decided_at"] or utcnow(),
+            },
+        ).scalar_one()
+        conn.execute(insert(_REASONS), [{"item_id": item_id, "reason": r} for r in reasons])
+    if decision["revision"] > 1:
+        conn.execute(
+            update(_ITEMS)
             .where(
-                ReviewItem.ticket_id == ticket.id,
-                ReviewItem.status == "open",
-                ReviewItem.revision < decision.revision,
+                _ITEMS.c.ticket_id == ticket_id,
+                _ITEMS.c.status == "open",
+                _ITEMS.c.revision < decision["revision"],
             )
             .values(
                 status="superseded",
-                superseded_by=item.id if item else None,
+                superseded_by=item_id,
                 claimed_by=None,
                 claimed_at=None,
                 claim_expires_at=None,
             )
-            .execution_options(synchronize_session=False)
         )
-    return item
+    return item_id
 
 
 @dataclass(frozen=True)

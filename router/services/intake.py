@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from ..context import Context
 from ..db import Decision, Ticket
@@ -67,49 +67,43 @@ def _normalised(source: str, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def decision_dict(ticket: Ticket, row: Decision) -> dict[str, Any]:
+_TICKETS = cast(Table, Ticket.__table__)
+_DECISIONS = cast(Table, Decision.__table__)
+_DECISION_FIELDS = tuple(c.name for c in _DECISIONS.columns if c.name not in ("id", "ticket_id", "content_hash"))
+_FIND = select(_TICKETS.c.id, _TICKETS.c.content_hash).where(
+    _TICKETS.c.source == bindparam("source"), _TICKETS.c.external_id == bindparam("external_id")
+)
+_DECISIONS_OF = (
+    select(_DECISIONS).where(_DECISIONS.c.ticket_id == bindparam("ticket_id")).order_by(_DECISIONS.c.revision.desc())
+)
+
+
+def decision_out(source: str, external_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored decision row as the API answers it."""
     return {
-        "decision_id": row.id,
-        "ticket_id": ticket.external_id,
-        "source": ticket.source,
-        "revision": row.revision,
-        "intent": row.intent,
-        "confidence": row.confidence,
-        "alternatives": row.alternatives,
-        "queue": row.queue,
-        "priority": row.priority,
-        "escalation": row.escalation,
-        "tags": row.tags,
-        "needs_review": row.needs_review,
-        "review_reasons": row.review_reasons,
-        "explanation": row.explanation,
-        "novelty": row.novelty,
-        "model_version": row.model_version,
-        "ruleset_version": row.ruleset_version,
-        "decided_at": row.decided_at,
+        "decision_id": row["id"],
+        "ticket_id": external_id,
+        "source": source,
+        **{k: row[k] for k in _DECISION_FIELDS},
     }
 
 
-def _find(session: Session, source: str, external_id: str, lock: bool = False) -> Ticket | None:
-    stmt = select(Ticket).where(Ticket.source == source, Ticket.external_id == external_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()
+def _find(conn: Connection, source: str, external_id: str, lock: bool = False) -> Row[Any] | None:
+    stmt = _FIND.with_for_update() if lock else _FIND
+    return conn.execute(stmt, {"source": source, "external_id": external_id}).first()
 
 
-def _latest(session: Session, ticket: Ticket) -> Decision:
-    row = session.scalars(
-        select(Decision).where(Decision.ticket_id == ticket.id).order_by(Decision.revision.desc()).limit(1)
-    ).first()
+def _latest(conn: Connection, t: dict[str, Any], ticket_id: int) -> IntakeResult:
+    row = conn.execute(_DECISIONS_OF.limit(1), {"ticket_id": ticket_id}).mappings().first()
     assert row is not None, "a stored ticket always has a decision"
-    return row
+    return IntakeResult(decision_out(t["source"], t["id"], row), created=False)
 
 
 def _replay(ctx: Context, t: dict[str, Any]) -> IntakeResult | None:
-    with ctx.db.session() as s:
-        existing = _find(s, t["source"], t["id"])
+    with ctx.db.engine.connect() as conn:
+        existing = _find(conn, t["source"], t["id"])
         if existing is not None and existing.content_hash == t["content_hash"]:
-            return IntakeResult(decision_dict(existing, _latest(s, existing)), created=False)
+            return _latest(conn, t, existing.id)
     return None
 
 
@@ -140,29 +134,45 @@ def submit(ctx: Context, source: str, data: dict[str, Any]) -> IntakeResult:
 
 
 def _store(ctx: Context, t: dict[str, Any], decision: dict[str, Any]) -> IntakeResult:
+    """One transaction: the ticket row (new or updated), the decision revision, the review item."""
     now = datetime.now(UTC)
-    with ctx.db.session() as s:
-        ticket = _find(s, t["source"], t["id"], lock=True)
+    values = {
+        "subject": t["raw_subject"],
+        "body": t["raw_body"],
+        "text": t["text"],
+        "requester": t["requester"],
+        "channel": t["channel"],
+        "language": t["language"],
+        "tags": t["tags"],
+        "metadata": t["metadata"],
+        "created_at": t["created_at"],
+        "content_hash": t["content_hash"],
+        "updated_at": now,
+    }
+    with ctx.db.engine.begin() as conn:
+        ticket = _find(conn, t["source"], t["id"], lock=True)
         if ticket is not None and ticket.content_hash == t["content_hash"]:
-            return IntakeResult(decision_dict(ticket, _latest(s, ticket)), created=False)
+            return _latest(conn, t, ticket.id)
         if ticket is None:
-            ticket = Ticket(source=t["source"], external_id=t["id"], received_at=now)
-            s.add(ticket)
+            ticket_id = conn.execute(
+                insert(_TICKETS).returning(_TICKETS.c.id),
+                {"source": t["source"], "external_id": t["id"], "received_at": now, **values},
+            ).scalar_one()
             revision = 1
         else:
-            revision = (s.scalar(select(func.max(Decision.revision)).where(Decision.ticket_id == ticket.id)) or 0) + 1
-        ticket.subject, ticket.body, ticket.text = t["raw_subject"], t["raw_body"], t["text"]
-        ticket.requester, ticket.channel, ticket.language = t["requester"], t["channel"], t["language"]
-        ticket.tags, ticket.extra, ticket.created_at = t["tags"], t["metadata"], t["created_at"]
-        ticket.content_hash, ticket.updated_at = t["content_hash"], now
-        s.flush()
-        fields = {k: v for k, v in decision.items() if k in Decision.__table__.columns}
-        row = Decision(ticket_id=ticket.id, revision=revision, content_hash=t["content_hash"], **fields)
-        s.add(row)
-        s.flush()
-        if row.needs_review or revision > 1:  # queue it; a new revision supersedes the open older item
-            review_queue.record_decision(s, ticket, row)
-        return IntakeResult(decision_dict(ticket, row), created=True)
+            ticket_id = ticket.id
+            conn.execute(update(_TICKETS).where(_TICKETS.c.id == ticket_id), values)
+            last = conn.scalar(select(func.max(_DECISIONS.c.revision)).where(_DECISIONS.c.ticket_id == ticket_id))
+            revision = (last or 0) + 1
+        row = {k: decision[k] for k in _DECISION_FIELDS if k != "revision"}
+        row["revision"] = revision
+        row["id"] = conn.execute(
+            insert(_DECISIONS).returning(_DECISIONS.c.id),
+            {**row, "ticket_id": ticket_id, "content_hash": t["content_hash"]},
+        ).scalar_one()
+        if row["needs_review"] or revision > 1:  # queue it; a new revision supersedes the open older item
+            review_queue.record_decision(conn, ticket_id, t["text"], row)
+    return IntakeResult(decision_out(t["source"], t["id"], row), created=True)
 
 
 def stored_ticket(ticket: Ticket) -> dict[str, Any]:
@@ -184,11 +194,12 @@ def stored_ticket(ticket: Ticket) -> dict[str, Any]:
 
 def ticket_with_decisions(ctx: Context, source: str, external_id: str) -> dict[str, Any]:
     with ctx.db.session() as s:
-        ticket = _find(s, source, external_id)
+        ticket = s.scalars(select(Ticket).where(Ticket.source == source, Ticket.external_id == external_id)).first()
         if ticket is None:
             raise NotFound(f"no ticket {external_id!r} from source {source!r}")
+        rows = s.connection().execute(_DECISIONS_OF, {"ticket_id": ticket.id}).mappings()
         return {
             **stored_ticket(ticket),
             "received_at": ticket.received_at,
-            "decisions": [decision_dict(ticket, d) for d in reversed(ticket.decisions)],
+            "decisions": [decision_out(source, external_id, row) for row in rows],
         }

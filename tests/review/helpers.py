@@ -63,8 +63,8 @@ def add_decision(
         )
         s.add(row)
         s.flush()
-        item = record_decision(s, ticket, row)
-        return item.id if item else None
+        fields = {c.name: getattr(row, c.key) for c in row.__table__.columns}
+        return record_decision(s.connection(), ticket.id, ticket.text, fields)
 
 
 def expire_claim(ctx: Context, item_id: int) -> None:
