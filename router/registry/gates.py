@@ -29,6 +29,20 @@ def _limit_resources() -> None:  # runs in the child before exec
     resource.setrlimit(resource.RLIMIT_AS, (PROBE_MEMORY_BYTES, PROBE_MEMORY_BYTES))
 
 
+def probe_command(ctx: Any, version: str, holdout: str | None = None) -> list[str]:
+    """The command that probes ``version`` in its own process (``router.registry.probe``)."""
+    args = [
+        sys.executable,
+        "-m",
+        "router.registry.probe",
+        str(ctx.store.root),
+        version,
+        "--smoke",
+        str(ctx.settings.smoke_file),
+    ]
+    return [*args, "--holdout", holdout] if holdout is not None else args
+
+
 def _run(args: list[str], timeout: float = PROBE_TIMEOUT_S, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     try:
         proc = subprocess.run(
@@ -189,17 +203,7 @@ def run_gates(ctx: Any, version: str, active: str | None, ruleset_text: str) -> 
     holdout = None
     if active is not None:
         holdout = str(ctx.store.path_for(active) / "holdout.csv")
-    args = [
-        sys.executable,
-        "-m",
-        "router.registry.probe",
-        str(ctx.store.root),
-        version,
-        "--smoke",
-        str(ctx.settings.smoke_file),
-    ]
-    if holdout is not None:
-        args += ["--holdout", holdout]
+    args = probe_command(ctx, version, holdout)
     code, out, err = _run(args)
     probe = _last_json(out)
     probe_error = (probe or {}).get("error") or err.strip()[-500:] or f"exit code {code}"

@@ -283,7 +283,7 @@ def upload(ctx: Any, artefact: Any, card: dict[str, Any], *, actor: str) -> dict
     from pathlib import Path
 
     from ..registry import versions
-    from ..registry.gates import _last_json, _run
+    from ..registry.gates import _last_json, _run, probe_command
     from ..registry.store import import_artefact
 
     if not isinstance(card, dict) or not isinstance(card.get("artefact"), dict):
@@ -294,19 +294,7 @@ def upload(ctx: Any, artefact: Any, card: dict[str, Any], *, actor: str) -> dict
             shutil.copyfileobj(artefact, fh)
         card = import_artefact(ctx.store, path, card)
     version = card["version"]
-    import sys
-
-    code, out, err = _run(
-        [
-            sys.executable,
-            "-m",
-            "router.registry.probe",
-            str(ctx.store.root),
-            version,
-            "--smoke",
-            str(ctx.settings.smoke_file),
-        ]
-    )
+    code, out, err = _run(probe_command(ctx, version))
     probe = _last_json(out) or {}
     if code != 0 or not probe.get("loaded") or probe.get("smoke", {}).get("error_count"):
         shutil.rmtree(ctx.store.path_for(version), ignore_errors=True)
