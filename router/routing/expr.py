@@ -455,7 +455,6 @@ class _Validator:
 
 
 @functools.lru_cache(maxsize=8192)
-@functools.lru_cache(maxsize=8192)
 def _source(node: ast.AST, limit: int = 200) -> str:
     """Source text of a sub-expression, for messages (shortened; cached: trees never change once compiled)."""
     try:
