@@ -8,7 +8,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -56,6 +56,24 @@ class Database:
         assert self._factory is not None
         with self._factory() as session, session.begin():
             yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A Core transaction for read-check-write, committed when the block ends.
+
+        What the block reads cannot change before it writes: SQLite takes its write lock at the
+        start (``BEGIN IMMEDIATE``; otherwise it would only lock at the first write, after the
+        check); on PostgreSQL the block locks what it reads with ``SELECT ... FOR UPDATE``.
+        """
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
 
     def dispose(self) -> None:
         if self._engine is not None:

@@ -149,7 +149,7 @@ def _store(ctx: Context, t: dict[str, Any], decision: dict[str, Any]) -> IntakeR
         "content_hash": t["content_hash"],
         "updated_at": now,
     }
-    with ctx.db.engine.begin() as conn:
+    with ctx.db.write() as conn:
         ticket = _find(conn, t["source"], t["id"], lock=True)
         if ticket is not None and ticket.content_hash == t["content_hash"]:
             return _latest(conn, t, ticket.id)
