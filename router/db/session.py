@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,11 +27,19 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for in-memory SQLite and other databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = _sqlite_file(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -41,6 +53,7 @@ class Database:
         self.url = url
         self._engine: Engine | None = None
         self._factory: sessionmaker[Session] | None = None
+        self._writers = _WriterQueue(url)
 
     @property
     def engine(self) -> Engine:
@@ -64,8 +77,9 @@ class Database:
         What the block reads cannot change before it writes: SQLite takes its write lock at the
         start (``BEGIN IMMEDIATE``; otherwise it would only lock at the first write, after the
         check); on PostgreSQL the block locks what it reads with ``SELECT ... FOR UPDATE``.
+        SQLite writers queue for their turn first (see :class:`_WriterQueue`).
         """
-        with self.engine.connect() as conn:
+        with self._writers.turn(), self.engine.connect() as conn:
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             try:
@@ -80,6 +94,36 @@ class Database:
             self._engine.dispose()
         self._engine = None
         self._factory = None
+
+
+class _WriterQueue:
+    """SQLite writers of one database file take turns: a lock within the process, ``flock`` on a
+    file beside the database across processes. A writer that finds SQLite's lock taken sleeps in
+    SQLite's busy handler (1, 2, 5, 10 ... ms) however soon the lock frees; the kernel wakes a
+    ``flock`` waiter the moment it is released. Nothing to do for other databases."""
+
+    def __init__(self, url: str) -> None:
+        path = _sqlite_file(url)
+        self.path = path.with_name(path.name + "-writers.lock") if path is not None else None
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def turn(self) -> contextlib.AbstractContextManager[None]:
+        return self._turn() if self.path is not None else nullcontext()
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        assert self.path is not None
+        with self._lock:
+            if self._fd is None or self._pid != os.getpid():  # a forked worker opens its own
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._pid = os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 def alembic_config(url: str) -> Config:
