@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -109,12 +108,11 @@ class _WriterQueue:
         self._fd: int | None = None
         self._pid = 0
 
-    def turn(self) -> contextlib.AbstractContextManager[None]:
-        return self._turn() if self.path is not None else nullcontext()
-
     @contextmanager
-    def _turn(self) -> Iterator[None]:
-        assert self.path is not None
+    def turn(self) -> Iterator[None]:
+        if self.path is None:
+            yield
+            return
         with self._lock:
             if self._fd is None or self._pid != os.getpid():  # a forked worker opens its own
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)

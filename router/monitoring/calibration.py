@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import select
 
 from ..db import Decision, ModelVersion
+from ..db.review import ReviewLabel
 from ..ml.evaluate import expected_calibration_error
 
 
@@ -28,10 +29,6 @@ def _week(at: datetime) -> str:
 
 
 def _labels(ctx: Any, since: datetime) -> list[Any]:
-    try:
-        from ..db.review import ReviewLabel
-    except ImportError:  # the review queue is not installed: no labels yet
-        return []
     with ctx.db.session() as s:
         return list(
             s.execute(

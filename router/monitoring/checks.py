@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..review import stats as review_stats
 from . import alerts, calibration, metrics, service
 
 log = logging.getLogger(__name__)
@@ -105,10 +106,6 @@ def accuracy(ctx: Any) -> dict[str, Any]:
 
 def review_backlog(ctx: Any) -> dict[str, Any]:
     """Open review items and the oldest wait; alert when either passes its limit."""
-    try:
-        from ..review import stats as review_stats
-    except ImportError:  # the review queue is not installed: nothing to watch
-        return {"skipped": "no review queue"}
     figures = review_stats(ctx)
     open_items, oldest = figures.get("open", 0), figures.get("oldest_wait_s") or 0.0
     st = ctx.settings

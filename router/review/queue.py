@@ -181,18 +181,17 @@ def claim(ctx: Context, item_id: int, reviewer: str, now: datetime | None = None
     now = now or utcnow()
     expires = now + _settings.claim_ttl()
     with ctx.db.session() as s:
-        won = rowcount(
-            s.execute(
-                update(ReviewItem)
-                .where(ReviewItem.id == item_id, _claimable(reviewer, now))
-                .values(claimed_by=reviewer, claimed_at=now, claim_expires_at=expires)
-                .execution_options(synchronize_session=False)
-            )
+        item = update_or_refuse(
+            s,
+            item_id,
+            reviewer,
+            now,
+            "claimed",
+            _claimable(reviewer, now),
+            claimed_by=reviewer,
+            claimed_at=now,
+            claim_expires_at=expires,
         )
-        if won != 1:
-            raise refusal(s, item_id, reviewer, now, "claimed")
-        item = s.get(ReviewItem, item_id)
-        assert item is not None
         return items_out(s, [item], now)[0]
 
 
@@ -200,19 +199,43 @@ def release(ctx: Context, item_id: int, reviewer: str, now: datetime | None = No
     """Give a claimed item back before its claim expires (a reviewer skips it)."""
     now = now or utcnow()
     with ctx.db.session() as s:
-        done = rowcount(
-            s.execute(
-                update(ReviewItem)
-                .where(ReviewItem.id == item_id, ReviewItem.status == "open", ReviewItem.claimed_by == reviewer)
-                .values(claimed_by=None, claimed_at=None, claim_expires_at=None)
-                .execution_options(synchronize_session=False)
-            )
+        item = update_or_refuse(
+            s,
+            item_id,
+            reviewer,
+            now,
+            "released",
+            held_by(reviewer),
+            claimed_by=None,
+            claimed_at=None,
+            claim_expires_at=None,
         )
-        if done != 1:
-            raise refusal(s, item_id, reviewer, now, "released")
-        item = s.get(ReviewItem, item_id)
-        assert item is not None
         return items_out(s, [item], now)[0]
+
+
+def held_by(reviewer: str) -> ColumnElement[bool]:
+    """Open and claimed by ``reviewer``."""
+    return and_(ReviewItem.status == "open", ReviewItem.claimed_by == reviewer)
+
+
+def update_or_refuse(
+    session: Session, item_id: int, reviewer: str, now: datetime, action: str, condition: Any, **values: Any
+) -> ReviewItem:
+    """One conditional UPDATE of the item, decided by its row count: the updated item when it
+    matched, otherwise the error explaining why (see :func:`refusal`)."""
+    matched = rowcount(
+        session.execute(
+            update(ReviewItem)
+            .where(ReviewItem.id == item_id, condition)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if matched != 1:
+        raise refusal(session, item_id, reviewer, now, action)
+    item = session.get(ReviewItem, item_id)
+    assert item is not None
+    return item
 
 
 def refusal(session: Session, item_id: int, reviewer: str, now: datetime, action: str) -> Exception:

@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
-
 from ..context import Context
 from ..db import Decision, Ticket
 from ..db.review import ReviewItem, ReviewLabel
 from ..errors import ValidationError
 from ..monitoring import metrics
 from ._rows import items_out, label_dict, ticket_dict
-from .queue import refusal, rowcount, utcnow
+from .queue import held_by, update_or_refuse, utcnow
 
 
 def check_label(ctx: Context, intent: str, queue: str) -> None:
@@ -40,23 +38,18 @@ def resolve(
     check_label(ctx, intent, queue)
     now = now or utcnow()
     with ctx.db.session() as s:
-        held = rowcount(
-            s.execute(
-                update(ReviewItem)
-                .where(ReviewItem.id == item_id, ReviewItem.status == "open", ReviewItem.claimed_by == reviewer)
-                .values(
-                    claimed_by=None,
-                    claimed_at=None,
-                    claim_expires_at=None,
-                    labels_count=ReviewItem.labels_count + 1,
-                )
-                .execution_options(synchronize_session=False)
-            )
+        item = update_or_refuse(
+            s,
+            item_id,
+            reviewer,
+            now,
+            "resolved",
+            held_by(reviewer),
+            claimed_by=None,
+            claimed_at=None,
+            claim_expires_at=None,
+            labels_count=ReviewItem.labels_count + 1,
         )
-        if held != 1:
-            raise refusal(s, item_id, reviewer, now, "resolved")
-        item = s.get(ReviewItem, item_id)
-        assert item is not None
         decision = s.get(Decision, item.decision_id)
         ticket = s.get(Ticket, item.ticket_id)
         assert decision is not None and ticket is not None

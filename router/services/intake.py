@@ -164,14 +164,12 @@ def _store(ctx: Context, t: dict[str, Any], decision: dict[str, Any]) -> IntakeR
             conn.execute(update(_TICKETS).where(_TICKETS.c.id == ticket_id), values)
             last = conn.scalar(select(func.max(_DECISIONS.c.revision)).where(_DECISIONS.c.ticket_id == ticket_id))
             revision = (last or 0) + 1
-        row = {k: decision[k] for k in _DECISION_FIELDS if k != "revision"}
-        row["revision"] = revision
+        row = {**{k: decision[k] for k in _DECISION_FIELDS if k != "revision"}, "revision": revision}
         row["id"] = conn.execute(
             insert(_DECISIONS).returning(_DECISIONS.c.id),
             {**row, "ticket_id": ticket_id, "content_hash": t["content_hash"]},
         ).scalar_one()
-        if row["needs_review"] or revision > 1:  # queue it; a new revision supersedes the open older item
-            review_queue.record_decision(conn, ticket_id, t["text"], row)
+        review_queue.record_decision(conn, ticket_id, t["text"], row)
     return IntakeResult(decision_out(t["source"], t["id"], row), created=True)
 
 

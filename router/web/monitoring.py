@@ -2,41 +2,32 @@
 thresholds, novelty clusters, and the alert history in plain words.
 
 The figures come from ``router.monitoring`` (summary, drift history, novel clusters, alerts); each
-is imported and called on its own, so a part that is missing or failing leaves a note on the page
-instead of taking the page down.
+is computed on its own, so a part that fails leaves a note on the page instead of taking the page
+down.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, render_template, request
 
+from ..monitoring import alerts as alert_states
+from ..monitoring import service
+from ..monitoring import summary as figures
 from . import _charts, _errors, _session
 
 bp = _errors.attach(Blueprint("web_monitoring", __name__, url_prefix="/admin"))
 log = logging.getLogger(__name__)
 
 
-def _service(module: str, name: str) -> Callable[..., Any] | None:
-    """``router.monitoring.<module>.<name>`` when it exists (monitoring grows independently of this page)."""
-    try:
-        return getattr(importlib.import_module(f"router.monitoring.{module}"), name, None)
-    except ImportError:
-        return None
-
-
-def _call(module: str, name: str, *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
-    fn = _service(module, name)
-    if fn is None:
-        return None, "not available in this installation"
+def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
     try:
         return fn(_session.ctx(), *args, **kwargs), None
     except Exception as exc:  # one failing figure must not hide the others
-        log.exception("monitoring figure %s.%s failed", module, name)
+        log.exception("monitoring figure %s.%s failed", fn.__module__, fn.__name__)
         return None, f"could not be computed: {exc}"
 
 
@@ -51,14 +42,14 @@ def _days() -> int:
 @_session.page("viewer", "see monitoring")
 def index() -> str:
     days = _days()
-    summary, summary_note = _call("summary", "summary", days=days)
-    checks, drift_note = _call("service", "history", limit=30)
-    alerts, alerts_note = _call("alerts", "states")
+    summary, summary_note = _call(figures.summary, days=days)
+    checks, drift_note = _call(service.history, limit=30)
+    alerts, alerts_note = _call(alert_states.states)
     user = _session.current_user()
     novel: Any = None
     novel_note: str | None = "shown to reviewers and admins (the examples are customers' texts)"
     if user is not None and user.allows("reviewer"):
-        novel, novel_note = _call("summary", "novel_clusters", days=min(days, 30))
+        novel, novel_note = _call(figures.novel_clusters, days=min(days, 30))
     charts: dict[str, Any] = {}
     if summary:
         charts["mix"] = _charts.stacked_bars(summary["intent_mix"], summary["top_intents"], "Intent mix per day")

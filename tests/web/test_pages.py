@@ -224,16 +224,16 @@ def test_a_gate_failure_says_which_gate_and_why(client, ctx, signed_in, monkeypa
     assert "write a reason" in no_reason.text
 
 
-def test_monitoring_says_what_is_missing_instead_of_failing(client, ctx, signed_in, monkeypatch) -> None:
-    from router.web import monitoring
+def test_monitoring_says_what_failed_instead_of_failing(client, ctx, signed_in, monkeypatch) -> None:
+    from router.monitoring import service
 
-    real = monitoring._service
-    monkeypatch.setattr(
-        monitoring, "_service", lambda module, name: None if module == "service" else real(module, name)
-    )
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("drift table unreadable")
+
+    monkeypatch.setattr(service, "history", broken)
     signed_in("viewer")
     submit(ctx, "generic", {"id": "M-1", "body": "Where is my new card? It has not arrived"})
     page = client.get("/admin/monitoring")
     assert page.status_code == 200
-    assert "Drift data is not available: not available in this installation" in page.text
+    assert "Drift data is not available: could not be computed: drift table unreadable" in page.text
     assert "Confidence histogram" in page.text and "shown to reviewers and admins" in page.text
