@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from . import api, logs, web
+from .api._common import refuse_nul_in_parameters
 from .config import Settings, load_settings
 from .context import Context, build_context
 from .monitoring import metrics
@@ -50,6 +51,7 @@ def _init_request_hooks(app: Flask) -> None:
         given = request.headers.get("X-Request-Id", "")
         g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         g.started = time.perf_counter()
+        refuse_nul_in_parameters()
 
     @app.after_request
     def _finish(response: Response) -> Response:

@@ -7,13 +7,12 @@ from typing import Any
 
 from flask import g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..errors import ValidationError
 from ..registry.versions import list_versions
 from ..schemas.models import AuditOut, CanaryIn, ModelOut, ModelSummaryOut, PromoteIn, ReasonIn, TransitionOut
 from ..services import lifecycle, model_info
-from ._common import ctx, requires
+from ._common import Blueprint, ctx, requires
 
 blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model versions and their rollout")
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024

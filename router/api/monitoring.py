@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..monitoring import alerts, calibration, service
 from ..monitoring.scheduler import job_status
@@ -30,10 +29,10 @@ from ..schemas.monitoring import (
     SummaryArgs,
     SummaryOut,
 )
-from ._common import ctx, requires
+from ._common import Blueprint, ctx, requires
 
 blp = Blueprint("monitoring", __name__, url_prefix="/v1/monitoring", description="Drift, novelty, calibration, alerts")
-_BEARER = [{"bearer": []}]
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 @blp.route("/drift")

@@ -11,12 +11,11 @@ from typing import Any
 
 from flask import Response, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from .. import review as service
 from ..schemas.review import QueueArgs, QueuePageOut, ResolveIn, ReviewItemOut, StatsOut
-from ._common import ctx, requires
+from ._common import Blueprint, ctx, requires
 
 blp = Blueprint("review", __name__, url_prefix="/v1/review", description="Human review queue")
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from ..errors import ValidationError
 from ..routing.ruleset import parse_ruleset
@@ -20,7 +19,7 @@ from ..schemas.rules import (
     ValidationOut,
 )
 from ..services import rules as service
-from ._common import ctx, requires
+from ._common import Blueprint, ctx, requires
 
 blp = Blueprint("rules", __name__, url_prefix="/v1/rules", description="Routing rule sets")
 
@@ -91,7 +90,7 @@ class DryRun(MethodView):
         """Replay recent stored tickets through a draft and count the decisions that would change."""
         context = ctx()
         proposed = parse_ruleset(data["content"], functions=context.rule_functions)
-        return service.dry_run(context.db, context.ruleset(), proposed, context.rule_functions, data["limit"])
+        return service.dry_run(context, context.ruleset(), proposed, data["limit"])
 
 
 @blp.route("/versions")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -11,10 +10,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError as SchemaError
 
-from ..errors import AuthError, MalformedRequest, NotFound, ValidationError
+from ..errors import AuthError, NotFound, ValidationError
 from ..schemas.tickets import DecisionOut, TicketIn
 from ..services import intake
-from ._common import ctx, json_body_bytes
+from ._common import ctx, json_body_bytes, parse_json
 
 _TICKET_IN = TicketIn()
 blp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks", description="Helpdesk webhooks")
@@ -32,12 +31,7 @@ def receive(source: str, verified: bool = False) -> tuple[dict[str, Any], int]:
         if not secret:
             raise AuthError(f"no secret is configured for source {source!r} (ROUTER_WEBHOOK_SECRET_{source.upper()})")
         adapter.verify(request.headers, body, secret, time.time(), context.settings.replay_window_s)
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedRequest(
-            f"the request body is not valid JSON: {exc}", errors={"body": ["invalid JSON"]}
-        ) from None
+    payload = parse_json(body)
     try:
         data = _TICKET_IN.load(adapter.to_ticket(payload))
     except SchemaError as exc:
