@@ -14,12 +14,14 @@ from flask.views import MethodView
 from marshmallow import RAISE
 
 from .. import review as service
+from ..db.review import ITEM_ID_MAX
 from ..schemas.review import QueueArgs, QueuePageOut, ResolveIn, ReviewItemOut, StatsOut
 from ._common import Blueprint, ctx, requires
 
 blp = Blueprint("review", __name__, url_prefix="/v1/review", description="Human review queue")
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _CSV = {"type": "string"}
+ITEM = f"<int(max={ITEM_ID_MAX}):item_id>"  # a larger id names no item: 404, never sent to the database
 
 
 @blp.route("")
@@ -44,7 +46,7 @@ class Queue(MethodView):
         return service.list_items(ctx(), filters)
 
 
-@blp.route("/<int:item_id>")
+@blp.route(f"/{ITEM}")
 class Item(MethodView):
     @requires("reviewer")
     @blp.doc(security=_BEARER)
@@ -54,7 +56,7 @@ class Item(MethodView):
         return service.get_item(ctx(), item_id)
 
 
-@blp.route("/<int:item_id>/claim")
+@blp.route(f"/{ITEM}/claim")
 class Claim(MethodView):
     @requires("reviewer")
     @blp.doc(security=_BEARER)
@@ -71,7 +73,7 @@ class Claim(MethodView):
         return service.release(ctx(), item_id, g.principal.name)
 
 
-@blp.route("/<int:item_id>/resolve")
+@blp.route(f"/{ITEM}/resolve")
 class Resolve(MethodView):
     @requires("reviewer")
     @blp.doc(security=_BEARER)

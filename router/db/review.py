@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .models import Base, UTCDateTime, utcnow
 
 REASON_MAX = 128
+ITEM_ID_MAX = 2**31 - 1  # review_items.id is a 32-bit INTEGER; URL converters refuse larger ids with a 404
 
 
 class ReviewItem(Base):

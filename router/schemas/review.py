@@ -6,6 +6,9 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+MAX_AGE_S = 100 * 365 * 86400  # older than that would reach before any ticket (and past datetime's range)
+MAX_PAGE = 1_000_000  # keeps the row offset inside a 64-bit integer on both databases
+
 
 class QueueArgs(Schema):
     """Filters and paging of ``GET /v1/review``."""
@@ -25,10 +28,14 @@ class QueueArgs(Schema):
     )
     intent = fields.String(load_default=None, validate=validate.Length(max=128), metadata={"description": "model's"})
     queue = fields.String(load_default=None, validate=validate.Length(max=128), metadata={"description": "decided"})
-    min_age_s = fields.Float(load_default=None, validate=validate.Range(min=0), metadata={"description": "waiting"})
-    max_age_s = fields.Float(load_default=None, validate=validate.Range(min=0), metadata={"description": "waiting"})
+    min_age_s = fields.Float(
+        load_default=None, validate=validate.Range(min=0, max=MAX_AGE_S), metadata={"description": "waiting"}
+    )
+    max_age_s = fields.Float(
+        load_default=None, validate=validate.Range(min=0, max=MAX_AGE_S), metadata={"description": "waiting"}
+    )
     available = fields.Boolean(load_default=False, metadata={"description": "only items the caller could claim now"})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
     @validates_schema

@@ -15,11 +15,13 @@ from flask import Blueprint, render_template, request
 from werkzeug.datastructures import MultiDict
 
 from .. import review as service
+from ..db.review import ITEM_ID_MAX
 from ..errors import Conflict, ValidationError
 from ..services.intake import ticket_with_decisions
 from . import _errors, _session, _text
 
 bp = _errors.attach(Blueprint("web_review", __name__, url_prefix="/admin"))
+ITEM = f"<int(max={ITEM_ID_MAX}):item_id>"
 REASONS = ("low_confidence", "ambiguous", "novel", "high_stakes")
 SHORTCUTS = (
     ("c", "confirm the model's intent and queue"),
@@ -121,7 +123,7 @@ def next_item() -> dict[str, Any]:
     return {"item_id": None, "html": render_template("admin/_review_empty.html", skipped=len(skipped)), "remaining": 0}
 
 
-@bp.post("/api/review/<int:item_id>/open")
+@bp.post(f"/api/review/{ITEM}/open")
 @_session.page("reviewer", "work the review queue")
 def open_item(item_id: int) -> dict[str, Any]:
     """Claim one chosen item (from the queue table) and show it."""
@@ -129,7 +131,7 @@ def open_item(item_id: int) -> dict[str, Any]:
     return _rendered(service.claim(_session.ctx(), item_id, me))
 
 
-@bp.post("/api/review/<int:item_id>/resolve")
+@bp.post(f"/api/review/{ITEM}/resolve")
 @_session.page("reviewer", "work the review queue")
 def resolve(item_id: int) -> dict[str, Any]:
     me = _session.need("reviewer", "work the review queue").name
@@ -144,7 +146,7 @@ def resolve(item_id: int) -> dict[str, Any]:
     return {"item_id": item_id, "status": done["status"], "message": f"Item {item_id} {verb} {intent} → {queue_name}."}
 
 
-@bp.post("/api/review/<int:item_id>/release")
+@bp.post(f"/api/review/{ITEM}/release")
 @_session.page("reviewer", "work the review queue")
 def release(item_id: int) -> dict[str, Any]:
     me = _session.need("reviewer", "work the review queue").name

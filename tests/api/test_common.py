@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from router.api._common import MAX_JSON_DEPTH, parse_json
-from router.app import create_app
 from router.auth import create_token
 from router.db import Decision, Ticket
 from router.errors import MalformedRequest, ValidationError
 from router.testing.webhooks import freshdesk_headers, generic_headers, zendesk_headers
 
-from ..conftest import prepare_home
+from .conftest import Api
 
 MARK = "@@hostile@@"
 
@@ -82,13 +79,8 @@ def _send(client: Any, source: str, body: bytes, ingest: dict[str, str]) -> Any:
 
 
 @pytest.fixture
-def intake(tmp_path: Path, trained: tuple[Path, str], database_url: str) -> Iterator[tuple[Any, Any, dict[str, str]]]:
-    ctx = prepare_home(tmp_path / "home", trained, database_url)
-    ctx.db.dispose()
-    app = create_app({"TESTING": True}, settings=ctx.settings)
-    context = app.extensions["router"]
-    yield app.test_client(), context, {"Authorization": f"Bearer {create_token(context.db, 'ingest')}"}
-    context.db.dispose()
+def intake(api: Api) -> tuple[Any, Any, dict[str, str]]:
+    return api.client, api.ctx, api.token("ingest")
 
 
 def _stored(ctx: Any) -> tuple[int, int]:

@@ -144,6 +144,31 @@ def test_bad_queue_queries_are_422(client, ann, query) -> None:
     assert resp.status_code == 422 and set(resp.json) == {"code", "status", "message", "errors"}
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        pytest.param("max_age_s=1e11", "max_age_s", id="max-age-3000-years"),
+        pytest.param("min_age_s=1e11", "min_age_s", id="min-age-3000-years"),
+        pytest.param("page=1000000000000000000", "page", id="page-1e18"),
+    ],
+)
+def test_out_of_range_queue_queries_are_422_on_both_databases(api, query: str, field: str) -> None:
+    resp = api.client.get(f"/v1/review?{query}", headers=api.token("reviewer"))
+    assert resp.status_code == 422, resp.get_data(as_text=True)
+    assert field in resp.json["errors"]["query"]
+
+
+def test_ids_beyond_the_column_are_404_on_both_databases(api) -> None:
+    reviewer = api.token("reviewer")
+    for big in (2**31, 2**63, 10**30):
+        assert api.client.get(f"/v1/review/{big}", headers=reviewer).status_code == 404
+        assert api.client.post(f"/v1/review/{big}/claim", headers=reviewer).status_code == 404
+        assert api.client.delete(f"/v1/review/{big}/claim", headers=reviewer).status_code == 404
+        resolve = post(api.client, f"/v1/review/{big}/resolve", reviewer, {"intent": "x", "queue": "y"})
+        assert resolve.status_code == 404 and resolve.json["code"] == "not_found"
+    assert api.client.get(f"/v1/review/{2**31 - 1}", headers=reviewer).status_code == 404  # in range, no such item
+
+
 def test_stats_and_export_describe_the_labels(client, ctx, ann, bob) -> None:
     first = add_decision(ctx, "S-1", text="card not here", intent="card_arrival", model_version="v1")
     second = add_decision(ctx, "S-2", text="rate?", intent="exchange_rate", queue="fx", reasons=("novel",))

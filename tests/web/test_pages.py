@@ -123,6 +123,13 @@ def test_a_viewer_reads_but_every_write_is_refused_with_a_clear_message(client, 
     )
 
 
+def test_review_item_ids_beyond_the_column_are_404(client, signed_in) -> None:
+    headers = {"X-CSRF-Token": signed_in("reviewer", "ann")}
+    for action in ("open", "resolve", "release"):
+        resp = client.post(f"/admin/api/review/{2**63}/{action}", json={"intent": "x", "queue": "y"}, headers=headers)
+        assert resp.status_code == 404, (action, resp.status_code)
+
+
 def test_a_reviewer_works_the_queue_but_cannot_change_models(client, ctx, signed_in) -> None:
     csrf = signed_in("reviewer", "ann")
     assert client.post("/admin/models/rollback", data={"reason": "x", "csrf_token": csrf}).status_code == 403
