@@ -6,7 +6,7 @@ from flask import Flask, request
 from flask_smorest import Api
 
 from ..errors import UnsupportedMediaType
-from . import errors, health, models, monitoring, review, rules, tickets, webhooks
+from . import docs, errors, health, models, monitoring, review, rules, tickets, webhooks
 
 
 def init_app(app: Flask) -> Api:
@@ -15,8 +15,6 @@ def init_app(app: Flask) -> Api:
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    app.config.setdefault("OPENAPI_REDOC_PATH", "/docs")
-    app.config.setdefault("OPENAPI_REDOC_URL", "/docs/static/redoc.standalone.js")
     api = Api(
         app,
         spec_kwargs={
@@ -30,6 +28,7 @@ def init_app(app: Flask) -> Api:
     for module in (health, tickets, webhooks, rules, models, review, monitoring):
         api.register_blueprint(module.blp)
     errors.init_app(app)
+    docs.init_app(app)
 
     @app.before_request
     def _json_only() -> None:

@@ -138,3 +138,20 @@ def test_a_viewer_cannot_save_rules(page, live: LiveServer) -> None:
     assert page.get_attribute(".error-page", "data-status") == "403"
     assert rules_service.active_text(live.ctx.db, live.ctx.file_ruleset_text())[1] == before
     assert page.locator("nav >> text=Review").count() == 0  # no review queue for viewers
+
+
+def test_the_api_docs_page_renders_the_operations(page, live: LiveServer) -> None:
+    elsewhere: list[str] = []
+    failed: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith((live.url, "data:", "blob:")) else elsewhere.append(r.url))
+    page.on("requestfailed", lambda r: failed.append(f"{r.failure} {r.url}"))
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(live.url + "/docs")
+    page.wait_for_function("document.body.innerText.includes('Decide a ticket sent as')", timeout=20_000)
+    body = page.inner_text("body")
+    for summary in ("Decide a ticket sent as", "The rule set in force", "Every reviewer label as CSV"):
+        assert summary in body, summary
+    assert page.locator("[data-section-id]").count() > 20  # one section per operation
+    # Redoc's footer logo lives on a CDN: the page's policy stops the browser before it leaves the machine.
+    assert all(any(f.endswith(f" {u}") and "csp" in f.lower() for f in failed) for u in elsewhere), failed
+    assert not [f for f in failed if "csp" not in f.lower()], failed
