@@ -359,7 +359,7 @@ def rules_dry_run(file: Path, limit: int) -> None:
 
     ctx = _context()
     proposed = parse_ruleset(_read(file), functions=ctx.rule_functions)
-    _emit(dry_run(ctx.db, ctx.ruleset(), proposed, ctx.rule_functions, limit))
+    _emit(dry_run(ctx, ctx.ruleset(), proposed, limit))
 
 
 @rules.command("test", context_settings={"ignore_unknown_options": True})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,29 +29,64 @@ def decide(
         key = f"{ticket.get('source', '')}:{ticket.get('id', '')}"
         loaded = ctx.runtime.for_ticket(key)
     loaded, prediction = _predict(ctx, loaded, ticket["text"])
-    pred = prediction.to_dict()
+    return decision_for(ctx, ticket, prediction.to_dict(), model_version=loaded.version, ruleset=ruleset)
+
+
+def decide_batch(
+    ctx: Context,
+    tickets: Sequence[dict[str, Any]],
+    loaded: Loaded,
+    *,
+    ruleset: RuleSet | None = None,
+    explain: bool = True,
+) -> list[dict[str, Any]]:
+    """Decisions for many tickets with one model call: what :func:`decide` gives for each (batch commands).
+
+    ``explain=False`` leaves out the words that decided each ticket (figures only).
+    """
+    predictions = loaded.model.predict_batch([t["text"] for t in tickets], explain=explain)
     ruleset = ruleset or ctx.ruleset()
-    routing = route(ruleset, ticket, pred, ctx.rule_functions)
-    reasons = list(dict.fromkeys([*prediction.review_reasons, *routing.review_reasons]))
+    return [
+        decision_for(ctx, t, p.to_dict(), model_version=loaded.version, ruleset=ruleset)
+        for t, p in zip(tickets, predictions, strict=True)
+    ]
+
+
+def decision_for(
+    ctx: Context,
+    ticket: Mapping[str, Any],
+    prediction: Mapping[str, Any],
+    *,
+    model_version: str,
+    ruleset: RuleSet | None = None,
+) -> dict[str, Any]:
+    """Route a prediction the way the service does: the rule set with every rule function, then the plugins.
+
+    ``prediction`` is the model's (``Prediction.to_dict()``) or a stored one; its ``review_reasons``
+    are the model's own (low confidence, ambiguity, novelty).
+    """
+    ruleset = ruleset or ctx.ruleset()
+    routing = route(ruleset, ticket, prediction, ctx.rule_functions)
+    reasons = list(dict.fromkeys([*prediction.get("review_reasons", []), *routing.review_reasons]))
     decision: dict[str, Any] = {
-        "intent": prediction.intent,
-        "confidence": prediction.confidence,
-        "alternatives": pred["alternatives"],
+        "intent": prediction["intent"],
+        "confidence": prediction["confidence"],
+        "alternatives": prediction["alternatives"],
         "queue": routing.queue,
         "priority": routing.priority,
         "escalation": routing.escalation,
         "tags": routing.tags,
         "needs_review": bool(reasons),
         "review_reasons": reasons,
-        "explanation": {"words": prediction.explanation, "rules": routing.trace},
-        "novelty": prediction.novelty,
-        "model_version": loaded.version,
+        "explanation": {"words": prediction.get("explanation") or {}, "rules": routing.trace},
+        "novelty": prediction.get("novelty"),
+        "model_version": model_version,
         "ruleset_version": ruleset.version,
         "decided_at": datetime.now(UTC),
     }
     if routing.notify:
         decision["explanation"]["notify"] = routing.notify
-    ctx.plugins.call_each("router_adjust_decision", decision=decision, ticket=ticket, prediction=pred)
+    ctx.plugins.call_each("router_adjust_decision", decision=decision, ticket=ticket, prediction=prediction)
     decision["needs_review"] = bool(decision["review_reasons"])
     return decision
 

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -22,6 +22,10 @@ from ..errors import Conflict, NotFound, PreconditionFailed, PreconditionRequire
 from ..ml.normalize import ticket_text
 from ..routing.engine import Routing, route
 from ..routing.ruleset import RuleSet, parse_ruleset
+from .decide import decision_for
+
+if TYPE_CHECKING:
+    from ..context import Context
 
 log = logging.getLogger(__name__)
 Functions = Mapping[str, Callable[..., Any]]
@@ -300,15 +304,18 @@ def rollback(db: Database, *, author: str, reason: str, to: int | None = None) -
 
 
 def dry_run(
-    db: Database,
+    ctx: Context,
     current: RuleSet,
     proposed: RuleSet,
-    functions: Functions,
     limit: int = 1000,
     examples_per_rule: int = 3,
 ) -> dict[str, Any]:
-    """Replay the last ``limit`` stored tickets, with their stored predictions, through both rule sets."""
-    with db.session() as s:
+    """Replay the last ``limit`` stored tickets, with their stored predictions, through both rule sets.
+
+    Each side is decided the way the service decides (rule functions and plugins included), so the
+    current rule set reproduces the stored decisions and only the draft's changes are counted.
+    """
+    with ctx.db.session() as s:
         rows = s.execute(
             select(Ticket, Decision)
             .join(Decision, Decision.ticket_id == Ticket.id)
@@ -317,15 +324,16 @@ def dry_run(
         ).all()
         items = [(_stored_ticket(t), _stored_prediction(d), t.source, t.external_id) for t, d in rows]
     changed, by_rule = 0, {}  # type: ignore[var-annotated]
-    for ticket, prediction, source, external_id in items:
-        before = outcome_of(route(current, ticket, prediction, functions), prediction)
-        after_routing = route(proposed, ticket, prediction, functions)
-        after = outcome_of(after_routing, prediction)
-        keys = ("queue", "priority", "escalate", "review_reasons", "tags")
+    keys = ("queue", "priority", "escalate", "review_reasons", "tags")
+    for ticket, (prediction, version), source, external_id in items:
+        before = _outcome(decision_for(ctx, ticket, prediction, model_version=version, ruleset=current))
+        after_decision = decision_for(ctx, ticket, prediction, model_version=version, ruleset=proposed)
+        after = _outcome(after_decision)
         if all(before[k] == after[k] for k in keys):
             continue
         changed += 1
-        matched = [t["rule"] for t in after_routing.trace[1:] if t.get("matched")] or ["(no rule matched)"]
+        trace = after_decision["explanation"]["rules"]
+        matched = [t["rule"] for t in trace[1:] if t.get("matched")] or ["(no rule matched)"]
         entry = by_rule.setdefault(", ".join(matched), {"count": 0, "examples": []})
         entry["count"] += 1
         if len(entry["examples"]) < examples_per_rule:
@@ -346,11 +354,32 @@ def dry_run(
     }
 
 
+def _outcome(decision: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "queue": decision["queue"],
+        "priority": decision["priority"],
+        "escalate": decision["escalation"] is not None,
+        "review_reasons": decision["review_reasons"],
+        "tags": decision["tags"],
+    }
+
+
 def _stored_ticket(t: Ticket) -> dict[str, Any]:
     from .intake import stored_ticket
 
     return stored_ticket(t)
 
 
-def _stored_prediction(d: Decision) -> dict[str, Any]:
-    return {"intent": d.intent, "confidence": d.confidence, "alternatives": d.alternatives, "novelty": d.novelty}
+#: Review reasons the model itself gives; the others come from rules and plugins.
+MODEL_REASONS = frozenset({"low_confidence", "ambiguous", "novel"})
+
+
+def _stored_prediction(d: Decision) -> tuple[dict[str, Any], str]:
+    prediction = {
+        "intent": d.intent,
+        "confidence": d.confidence,
+        "alternatives": d.alternatives,
+        "novelty": d.novelty,
+        "review_reasons": [r for r in d.review_reasons or [] if r in MODEL_REASONS],
+    }
+    return prediction, d.model_version

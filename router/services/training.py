@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..context import Context
-from ..errors import NotFound, TrainingDataError
+from ..errors import NotFound, TrainingDataError, ValidationError
 from ..ml.data import load_training_csv
 from ..ml.evaluate import evaluate
 from ..ml.normalize import normalize_text
 from ..ml.train import train_model
 from ..registry import versions
+from ..registry.runtime import Loaded
 from ..registry.store import code_version, new_version_id
 from ..review.feedback import FeedbackSet, describe, merge
+from .decide import decide_batch
 
 Progress = Callable[[str], None]
 
@@ -52,7 +55,12 @@ def train(
             say(f"feedback conflict: {describe(conflict)}")
     say(f"{data.n_rows} rows, {len(data.label_counts)} intents; training")
     result = train_model(
-        texts, labels, target_precision=ctx.settings.target_precision, progress=say, train_only=train_only
+        texts,
+        labels,
+        target_precision=ctx.settings.target_precision,
+        intent_floor=ctx.settings.intent_precision_floor,
+        progress=say,
+        train_only=train_only,
     )
     parent = versions.active_version(ctx.db)
     identity = data.fingerprint
@@ -73,6 +81,9 @@ def train(
         "metrics": result.metrics,
         "thresholds": result.model.thresholds,
         "target_precision": ctx.settings.target_precision,
+        "intent_precision_floor": ctx.settings.intent_precision_floor,
+        "threshold_choice": result.threshold_choice,
+        "precision_curve": result.precision_curve,
         "train_seconds": round(result.train_seconds, 2),
         "parent": parent,
         "code_version": code_version(),
@@ -109,7 +120,7 @@ def _model(ctx: Context, version: str | None) -> tuple[str, Any]:
     return version, ctx.store.load(version)
 
 
-def _read_texts(path: Path, text_column: str, label_column: str | None) -> tuple[list[str], list[str] | None]:
+def _read_rows(path: Path, text_column: str, label_column: str | None) -> list[dict[str, str]]:
     if not Path(path).is_file():
         raise TrainingDataError(f"no such file: {path}", errors=[f"{path} does not exist"])
     with Path(path).open(newline="", encoding="utf-8") as fh:
@@ -122,10 +133,43 @@ def _read_texts(path: Path, text_column: str, label_column: str | None) -> tuple
                 f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(columns) or 'none'}",
                 errors=[{"missing_columns": missing, "found": columns}],
             )
-        rows = list(reader)
-    texts = [normalize_text(r[text_column]) for r in rows]
-    labels = [r[label_column] for r in rows] if label_column else None
-    return texts, labels
+        return list(reader)
+
+
+def _tickets(rows: list[dict[str, str]], text_column: str) -> list[dict[str, Any] | None]:
+    """Each row as the service would take it from ``{"id": row number, "body": text}``; None when no words."""
+    from .intake import _normalised
+
+    out: list[dict[str, Any] | None] = []
+    for i, row in enumerate(rows, start=1):
+        try:
+            out.append(_normalised("csv", {"id": str(i), "body": row[text_column] or ""}))
+        except ValidationError:
+            out.append(None)
+    return out
+
+
+def _decisions(
+    ctx: Context, version: str, model: Any, tickets: list[dict[str, Any] | None], explain: bool = True
+) -> list[dict[str, Any] | None]:
+    """The service's decision for each ticket (model, rule set in force, rule functions, plugins)."""
+    present = [t for t in tickets if t is not None]
+    decided = iter(decide_batch(ctx, present, Loaded(version, model), explain=explain))
+    return [next(decided) if t is not None else None for t in tickets]
+
+
+def routing_figures(decisions: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """How the decided rows would be routed: review share and reasons, queues, escalations."""
+    decided = [d for d in decisions if d is not None]
+    reasons: Counter[str] = Counter(r for d in decided for r in d["review_reasons"])
+    return {
+        "decided": len(decided),
+        "no_text": len(decisions) - len(decided),
+        "needs_review": sum(d["needs_review"] for d in decided),
+        "review_reasons": dict(reasons.most_common()),
+        "escalated": sum(d["escalation"] is not None for d in decided),
+        "queues": dict(Counter(d["queue"] for d in decided).most_common()),
+    }
 
 
 def evaluate_file(
@@ -137,39 +181,62 @@ def evaluate_file(
     label_column: str = "category",
 ) -> dict[str, Any]:
     version, model = _model(ctx, version)
-    texts, labels = _read_texts(data_path, text_column, label_column)
-    assert labels is not None
+    rows = _read_rows(data_path, text_column, label_column)
+    texts = [normalize_text(r[text_column] or "") for r in rows]
+    labels = [r[label_column] for r in rows]
     report = evaluate(labels, model.predict_proba(texts), model.classes, thresholds=model.thresholds)
-    return {"model_version": version, "rows": len(texts), **report}
+    decisions = _decisions(ctx, version, model, _tickets(rows, text_column), explain=False)
+    return {"model_version": version, "rows": len(texts), **report, "routing": routing_figures(decisions)}
+
+
+PREDICT_COLUMNS = (
+    "text",
+    "intent",
+    "confidence",
+    "needs_review",
+    "review_reasons",
+    "queue",
+    "priority",
+    "escalation",
+    "tags",
+)
 
 
 def predict_file(
     ctx: Context, data_path: Path, out_path: Path, *, version: str | None = None, text_column: str = "text"
 ) -> dict[str, Any]:
+    """Decide every row as the service would decide ``{"body": text}`` and write one CSV row each."""
     version, model = _model(ctx, version)
-    texts, _ = _read_texts(data_path, text_column, None)
-    ruleset = ctx.ruleset()
-    from ..routing.engine import route
-
+    rows = _read_rows(data_path, text_column, None)
+    tickets = _tickets(rows, text_column)
+    decisions = _decisions(ctx, version, model, tickets)
     tmp = Path(out_path).with_name(f".{Path(out_path).name}.tmp")
-    needs_review = 0
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["text", "intent", "confidence", "needs_review", "review_reasons", "queue", "priority"])
-        for text, pred in zip(texts, model.predict_batch(texts), strict=True):
-            routing = route(ruleset, {"text": text}, pred.to_dict())
-            reasons = [*pred.review_reasons, *routing.review_reasons]
-            needs_review += bool(reasons)
+        writer.writerow(PREDICT_COLUMNS)
+        for ticket, d in zip(tickets, decisions, strict=True):
+            if ticket is None or d is None:
+                writer.writerow(["", "", "", "", "no_text", "", "", "", ""])
+                continue
             writer.writerow(
                 [
-                    text,
-                    pred.intent,
-                    f"{pred.confidence:.4f}",
-                    str(bool(reasons)).lower(),
-                    ";".join(reasons),
-                    routing.queue,
-                    routing.priority,
+                    ticket["text"],
+                    d["intent"],
+                    f"{d['confidence']:.4f}",
+                    str(d["needs_review"]).lower(),
+                    ";".join(d["review_reasons"]),
+                    d["queue"],
+                    d["priority"],
+                    (d["escalation"] or {}).get("team", ""),
+                    ";".join(d["tags"]),
                 ]
             )
     tmp.replace(out_path)
-    return {"model_version": version, "rows": len(texts), "needs_review": needs_review, "out": str(out_path)}
+    figures = routing_figures(decisions)
+    return {
+        "model_version": version,
+        "rows": len(rows),
+        "needs_review": figures["needs_review"],
+        "no_text": figures["no_text"],
+        "out": str(out_path),
+    }

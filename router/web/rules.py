@@ -88,7 +88,7 @@ def _dry_run(content: str, etag: str) -> tuple[str, int]:
         proposed = parse_ruleset(content, functions=context.rule_functions)
     except ValidationError as exc:
         return _render(content, etag, 422, problems=_problems(exc, content), outcome="invalid", message=exc.message)
-    result = service.dry_run(context.db, context.ruleset(), proposed, context.rule_functions, DRY_RUN_LIMIT)
+    result = service.dry_run(context, context.ruleset(), proposed, DRY_RUN_LIMIT)
     return _render(content, etag, dry_run=result)
 
 
