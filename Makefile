@@ -36,6 +36,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/bench_model.py
+	$(BIN)/python bench/bench_thresholds.py
 	$(BIN)/python bench/bench_decide.py
 	$(BIN)/python bench/bench_http.py
 	$(BIN)/python bench/swap_under_load.py

@@ -7,17 +7,20 @@ webhook secrets).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
 DEV_SECRET_KEY = "dev-secret-key-change-me"
 WEBHOOK_SOURCES = ("generic", "zendesk", "freshdesk")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+WRITEBACK_MODES = ("off", "suggest", "route")
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -44,6 +47,7 @@ class Settings:
     replay_window_s: int = 300
     max_body_bytes: int = 1024 * 1024
     target_precision: float = 0.97
+    intent_precision_floor: float = 0.90
     rules_file: Path = REPO_ROOT / "rules" / "default.yaml"
     training_data: Path = REPO_ROOT / "fixtures" / "banking77" / "train.csv"
     model_poll_s: float = 1.0
@@ -86,6 +90,31 @@ class Settings:
     alert_backlog_open: int = 200
     alert_backlog_wait_h: float = 24.0
     alert_accuracy_drop: float = 0.05
+    # write-back: connectors, modes, delivery (credentials never appear in repr, logs or pages)
+    zendesk_url: str = ""
+    zendesk_email: str = ""
+    zendesk_api_token: str = field(default="", repr=False)
+    freshdesk_url: str = ""
+    freshdesk_api_key: str = field(default="", repr=False)
+    callback_url: str = ""
+    callback_secret: str = field(default="", repr=False)
+    writeback: Mapping[str, str] = field(default_factory=dict)
+    zendesk_rate_per_min: float = 100.0
+    freshdesk_rate_per_min: float = 100.0
+    callback_rate_per_min: float = 600.0
+    delivery_max_attempts: int = 8
+    delivery_poll_s: float = 1.0
+    delivery_timeout_s: float = 10.0
+    delivery_lease_s: float = 60.0
+    delivery_backoff_base_s: float = 2.0
+    delivery_backoff_cap_s: float = 300.0
+    delivery_thread: bool = True
+    helpdesk_cache_s: float = 300.0
+    alert_delivery_lag_s: float = 300.0
+
+    def writeback_mode(self, source: str) -> str:
+        """``off``, ``suggest`` or ``route`` for tickets that came from ``source``."""
+        return self.writeback.get(source, "off")
 
     @property
     def models_dir(self) -> Path:
@@ -141,6 +170,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         replay_window_s=_int(env, "ROUTER_REPLAY_WINDOW_S", 300),
         max_body_bytes=_int(env, "ROUTER_MAX_BODY_BYTES", 1024 * 1024),
         target_precision=_float(env, "ROUTER_TARGET_PRECISION", 0.97),
+        intent_precision_floor=_float(env, "ROUTER_INTENT_PRECISION_FLOOR", 0.90),
         rules_file=Path(rules) if rules else REPO_ROOT / "rules" / "default.yaml",
         training_data=Path(env.get("ROUTER_TRAINING_DATA") or REPO_ROOT / "fixtures/banking77/train.csv"),
         model_poll_s=_float(env, "ROUTER_MODEL_POLL_S", 1.0),
@@ -160,6 +190,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         guard_override_points=_float(env, "ROUTER_GUARD_OVERRIDE_POINTS", 10.0),
         guard_error_points=_float(env, "ROUTER_GUARD_ERROR_POINTS", 2.0),
         **_monitoring(env),
+        **_writeback(env),
     )
 
 
@@ -203,3 +234,79 @@ def _monitoring(env: Mapping[str, str]) -> dict[str, Any]:
         "alert_backlog_wait_h": _float(env, "ROUTER_ALERT_BACKLOG_WAIT_H", 24.0),
         "alert_accuracy_drop": _float(env, "ROUTER_ALERT_ACCURACY_DROP", 0.05),
     }
+
+
+_LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(name: str, url: str, production: bool) -> str:
+    """A helpdesk base URL: https, or plain http to a loopback host outside production."""
+    url = url.strip().rstrip("/")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"{name} must be an https:// URL such as https://acme.zendesk.com, got {url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError(f"{name} must be a plain base URL (no credentials, query or fragment)")
+    if parts.scheme == "http" and (production or not _is_loopback(parts.hostname)):
+        where = "with ROUTER_ENV=production" if production else f"for host {parts.hostname!r}"
+        raise ConfigError(f"{name} must use https ({where} plain http is refused; http is for loopback tests only)")
+    return url
+
+
+def _writeback(env: Mapping[str, str]) -> dict[str, Any]:
+    production = env.get("ROUTER_ENV", "development") == "production"
+    modes: dict[str, str] = {}
+    for source in WEBHOOK_SOURCES:
+        name = f"ROUTER_WRITEBACK_{source.upper()}"
+        mode = (env.get(name) or "off").strip().lower()
+        if mode not in WRITEBACK_MODES:
+            raise ConfigError(f"{name} must be one of {', '.join(WRITEBACK_MODES)}, got {mode!r}")
+        modes[source] = mode
+    out: dict[str, Any] = {
+        "zendesk_url": check_base_url("ROUTER_ZENDESK_URL", env.get("ROUTER_ZENDESK_URL") or "", production),
+        "zendesk_email": (env.get("ROUTER_ZENDESK_EMAIL") or "").strip(),
+        "zendesk_api_token": env.get("ROUTER_ZENDESK_API_TOKEN") or "",
+        "freshdesk_url": check_base_url("ROUTER_FRESHDESK_URL", env.get("ROUTER_FRESHDESK_URL") or "", production),
+        "freshdesk_api_key": env.get("ROUTER_FRESHDESK_API_KEY") or "",
+        "callback_url": env.get("ROUTER_CALLBACK_URL") or "",
+        "callback_secret": env.get("ROUTER_CALLBACK_SECRET") or "",
+        "writeback": modes,
+        "zendesk_rate_per_min": _float(env, "ROUTER_ZENDESK_RATE_PER_MIN", 100.0),
+        "freshdesk_rate_per_min": _float(env, "ROUTER_FRESHDESK_RATE_PER_MIN", 100.0),
+        "callback_rate_per_min": _float(env, "ROUTER_CALLBACK_RATE_PER_MIN", 600.0),
+        "delivery_max_attempts": max(1, _int(env, "ROUTER_DELIVERY_MAX_ATTEMPTS", 8)),
+        "delivery_poll_s": _float(env, "ROUTER_DELIVERY_POLL_S", 1.0),
+        "delivery_timeout_s": _float(env, "ROUTER_DELIVERY_TIMEOUT_S", 10.0),
+        "delivery_lease_s": _float(env, "ROUTER_DELIVERY_LEASE_S", 60.0),
+        "delivery_backoff_base_s": _float(env, "ROUTER_DELIVERY_BACKOFF_BASE_S", 2.0),
+        "delivery_backoff_cap_s": _float(env, "ROUTER_DELIVERY_BACKOFF_CAP_S", 300.0),
+        "delivery_thread": _flag(env, "ROUTER_DELIVERY_THREAD", True),
+        "helpdesk_cache_s": _float(env, "ROUTER_HELPDESK_CACHE_S", 300.0),
+        "alert_delivery_lag_s": _float(env, "ROUTER_ALERT_DELIVERY_LAG_S", 300.0),
+    }
+    out["callback_url"] = check_base_url("ROUTER_CALLBACK_URL", out["callback_url"], production)
+    needs = {
+        "zendesk": (
+            ("ROUTER_ZENDESK_URL", "zendesk_url"),
+            ("ROUTER_ZENDESK_EMAIL", "zendesk_email"),
+            ("ROUTER_ZENDESK_API_TOKEN", "zendesk_api_token"),
+        ),
+        "freshdesk": (("ROUTER_FRESHDESK_URL", "freshdesk_url"), ("ROUTER_FRESHDESK_API_KEY", "freshdesk_api_key")),
+        "generic": (("ROUTER_CALLBACK_URL", "callback_url"), ("ROUTER_CALLBACK_SECRET", "callback_secret")),
+    }
+    for source, required in needs.items():
+        missing = [env_name for env_name, key in required if not out[key]]
+        if modes[source] != "off" and missing:
+            raise ConfigError(f"ROUTER_WRITEBACK_{source.upper()}={modes[source]} needs {', '.join(missing)}")
+    return out

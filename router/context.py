@@ -38,6 +38,18 @@ class Context:
                 found.setdefault(name, fn)
         return found
 
+    @cached_property
+    def delivery(self) -> Any:
+        """This process's delivery worker (started by ``router serve``; tests drive ``run_once``)."""
+        from .delivery import DeliveryWorker
+
+        return DeliveryWorker(self)
+
+    def connectors(self) -> dict[str, Any]:
+        """Write-back connectors by the source whose tickets they write to."""
+        found: dict[str, Any] = self.plugins.connectors(self.settings)
+        return found
+
     def file_ruleset_text(self) -> str:
         return self.settings.rules_file.read_text()
 

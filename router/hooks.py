@@ -36,6 +36,18 @@ def router_webhook_adapters() -> list[Any]:
 
 
 @hookspec
+def router_connectors(settings: Any) -> list[Any]:
+    """Return connectors (:class:`router.helpdesks.Connector`) that write decisions back.
+
+    Called once per process when delivery starts. Each connector has a ``source``: tickets that
+    came from that source are written back by it, in the mode ``ROUTER_WRITEBACK_<SOURCE>``
+    sets (``suggest`` or ``route``). Not ``firstresult``: every plugin's connectors are collected;
+    the first connector for a source keeps it. The built-in Zendesk, Freshdesk and callback
+    connectors are registered as a plugin (``router.helpdesks``).
+    """
+
+
+@hookspec
 def router_rule_functions(settings: Any, db: Any) -> Mapping[str, Callable[..., Any]]:
     """Return functions that rule conditions may call, by name (e.g. ``sentiment``).
 

@@ -40,7 +40,11 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hooks.PROJECT)
         self.pm.add_hookspecs(hooks)
         self.infos: list[PluginInfo] = []
+        self._connectors: dict[str, Any] | None = None
         self.register(BuiltinAdapters(), "builtin-adapters", "router.adapters")
+        from .helpdesks import BuiltinConnectors
+
+        self.register(BuiltinConnectors(), "builtin-connectors", "router.helpdesks")
         from .routing import functions
 
         self.register(functions, "builtin-functions", "router.routing.functions")
@@ -129,6 +133,19 @@ class PluginHost:
             if result is not None:
                 results.append(result)
         return results
+
+    def connectors(self, settings: Any) -> dict[str, Any]:
+        """Write-back connectors by source, built once per process from every plugin."""
+        if self._connectors is None:
+            found: dict[str, Any] = {}
+            for group in self.call_each("router_connectors", settings=settings):
+                for connector in group:
+                    if connector.source in found:
+                        log.warning("connector for source %r registered twice; keeping the first", connector.source)
+                        continue
+                    found[connector.source] = connector
+            self._connectors = found
+        return self._connectors
 
     @functools.cached_property
     def adapters(self) -> dict[str, Adapter]:

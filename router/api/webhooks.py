@@ -5,22 +5,34 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import request
+from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError as SchemaError
 
 from ..errors import AuthError, NotFound, ValidationError
 from ..schemas.tickets import DecisionOut, TicketIn
-from ..services import intake
+from ..services import events, intake
 from ._common import ctx, json_body_bytes, parse_json
 
 _TICKET_IN = TicketIn()
 blp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks", description="Helpdesk webhooks")
 
 
-def receive(source: str, verified: bool = False) -> tuple[dict[str, Any], int]:
-    """The intake path every webhook shares: type and size, signature, JSON, adapter, schema, decide."""
+def _load(data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = _TICKET_IN.load(data)
+    except SchemaError as exc:
+        raise ValidationError("the ticket did not pass validation", errors=exc.messages) from None
+    return loaded
+
+
+def receive(source: str, verified: bool = False) -> tuple[dict[str, Any], int] | Response:
+    """The intake path every webhook shares: type and size, signature, JSON, adapter, schema, decide.
+
+    Events the router does not decide on are recorded and answered 202; event types it does not
+    know are answered 200 with ``ignored``, so the helpdesk does not retry them.
+    """
     context = ctx()
     adapter = context.plugins.adapters.get(source)
     if adapter is None:
@@ -31,13 +43,32 @@ def receive(source: str, verified: bool = False) -> tuple[dict[str, Any], int]:
         if not secret:
             raise AuthError(f"no secret is configured for source {source!r} (ROUTER_WEBHOOK_SECRET_{source.upper()})")
         adapter.verify(request.headers, body, secret, time.time(), context.settings.replay_window_s)
-    payload = parse_json(body)
-    try:
-        data = _TICKET_IN.load(adapter.to_ticket(payload))
-    except SchemaError as exc:
-        raise ValidationError("the ticket did not pass validation", errors=exc.messages) from None
-    result = intake.submit(context, source, data)
+    inbound = adapter.inbound(parse_json(body))
+    if inbound.kind == "ignored":
+        return _json({"ignored": inbound.reason or "nothing to do", "event_id": inbound.event_id}, 200)
+    if inbound.kind == "event":
+        stored = events.record(context, source, inbound)
+        return _json(events.event_answer(inbound, stored), 202)
+    if inbound.kind == "comment":
+        result = events.decide_comment(context, source, inbound, _load)
+        if result is None:
+            return _json({**events.event_answer(inbound, True), "decided": False}, 202)
+        return result.decision, 201 if result.created else 200
+    data = dict(inbound.ticket or {})
+    events.enrich_requester(context, source, data, inbound.requester_id)
+    loaded = _load(data)
+    result = (
+        events.decide_event(context, source, inbound, loaded)
+        if inbound.event_id
+        else intake.submit(context, source, loaded)
+    )
     return result.decision, 201 if result.created else 200
+
+
+def _json(body: dict[str, Any], status: int) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    return response
 
 
 @blp.route("/<string:source>")
@@ -49,6 +80,7 @@ class Webhook(MethodView):
     )
     @blp.response(201, DecisionOut, description="decided and stored")
     @blp.alt_response(200, schema=DecisionOut, description="a retry: the stored decision")
-    def post(self, source: str) -> tuple[dict[str, Any], int]:
+    @blp.alt_response(202, description="an event recorded, not decided (`{recorded, event_id, ticket_id}`)")
+    def post(self, source: str) -> tuple[dict[str, Any], int] | Response:
         """Decide a ticket sent by a helpdesk's webhook."""
         return receive(source)

@@ -9,7 +9,8 @@ Why this shape:
 * Probabilities are calibrated by **temperature scaling** of the linear decision function:
   ``p = softmax(scores / T)``.  ``T`` is fitted (minimum log-loss) on out-of-fold scores from an
   internal stratified K-fold inside :meth:`IntentClassifier.fit`, so callers keep their own
-  hold-out data clean for thresholds and metrics.
+  hold-out data clean for metrics; :meth:`IntentClassifier.fit_oof` also returns those
+  out-of-fold probabilities, on which the routing thresholds are chosen.
 * :meth:`IntentClassifier.predict_proba_one` is a pure-Python/numpy fast path for a single ticket
   that gives the same numbers as :meth:`predict_proba` without scikit-learn's per-call overhead.
 """
@@ -229,6 +230,16 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
 
         ``progress`` (optional) is called with a short step name before each long step.
         """
+        self.fit_oof(X, y, progress=progress)
+        return self
+
+    def fit_oof(self, X: Sequence[str], y: Sequence[Any], progress: Progress | None = None) -> np.ndarray | None:
+        """:meth:`fit`, returning the calibrated out-of-fold probabilities of the calibration folds.
+
+        Row ``i`` comes from the fold model that did not see ``X[i]`` (columns in ``classes_``
+        order); ``None`` when there are too few examples per intent for calibration folds.
+        Threshold choice uses them, so every training row counts as held-out evidence.
+        """
         say = progress or (lambda _step: None)
         texts = _as_texts(X)
         y_arr = np.asarray(y)
@@ -240,6 +251,7 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("need at least two distinct intents to train a classifier")
 
         self.temperature_ = 1.0
+        oof_proba = None
         n_splits = min(int(self.calibration_cv or 0), int(counts.min()))
         if n_splits >= 2:
             say("calibrating")
@@ -250,6 +262,7 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
             for (_, va), scores in zip(folds, parts, strict=True):
                 oof[va] = scores
             self.temperature_ = self._fit_temperature(oof, y_idx)
+            oof_proba = softmax(oof / self.temperature_, axis=1)
 
         say("vectorising")
         self.vectorizers_, Xm = self._fit_blocks(texts)
@@ -257,7 +270,7 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         _, coef, intercept = self._fit_linear(Xm, y_arr)
         say("compiling")
         self._compile_fast_path(texts, coef, intercept)
-        return self
+        return oof_proba
 
     @staticmethod
     def _fit_temperature(scores: np.ndarray, y_idx: np.ndarray) -> float:

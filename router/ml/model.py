@@ -18,7 +18,13 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from router.ml.classifier import IntentClassifier
-from router.ml.thresholds import DEFAULT_AMBIGUITY_MARGIN, DEFAULT_TARGET_PRECISION, review_reasons
+from router.ml.thresholds import (
+    DEFAULT_AMBIGUITY_MARGIN,
+    DEFAULT_INTENT_FLOOR,
+    DEFAULT_TARGET_PRECISION,
+    OutOfFold,
+    review_reasons,
+)
 
 N_ALTERNATIVES = 3
 EXPLANATION_WORDS = 5
@@ -67,7 +73,12 @@ class Prediction:
 
 
 class RouterModel:
-    """Fitted classifier plus per-intent thresholds and the ambiguity rule."""
+    """Fitted classifier plus per-intent thresholds, the ambiguity rule and the novel rule.
+
+    ``out_of_fold`` keeps the predictions the thresholds were chosen on, so they can be chosen
+    again for another target precision without retraining.  ``ambiguity_margin=0`` turns the
+    ambiguity rule off; ``novel_review=False`` keeps the novelty score but never gives ``novel``.
+    """
 
     def __init__(
         self,
@@ -77,6 +88,10 @@ class RouterModel:
         ambiguity_margin: float = DEFAULT_AMBIGUITY_MARGIN,
         target_precision: float = DEFAULT_TARGET_PRECISION,
         novelty_detector: NoveltyScorer | None = None,
+        *,
+        intent_floor: float = DEFAULT_INTENT_FLOOR,
+        novel_review: bool = True,
+        out_of_fold: OutOfFold | None = None,
     ) -> None:
         self.classifier = classifier
         self.thresholds = {str(k): float(v) for k, v in thresholds.items()}
@@ -84,9 +99,15 @@ class RouterModel:
         self.ambiguity_margin = float(ambiguity_margin)
         self.target_precision = float(target_precision)
         self.novelty_detector = novelty_detector
+        self.intent_floor = float(intent_floor)
+        self.novel_review = bool(novel_review)
+        self.out_of_fold = out_of_fold
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("novelty_detector", None)  # artefacts older than the novelty component
+        state.setdefault("intent_floor", DEFAULT_INTENT_FLOOR)  # ... and than the out-of-fold thresholds
+        state.setdefault("novel_review", True)
+        state.setdefault("out_of_fold", None)
         self.__dict__.update(state)
 
     @property
@@ -113,7 +134,7 @@ class RouterModel:
             alternatives=[{"intent": str(classes[i]), "confidence": float(proba[i])} for i in top],
             margin=margin,
             review_reasons=review_reasons(conf, margin, threshold, self.ambiguity_margin)
-            + (("novel",) if novelty is not None and novelty > self.novelty_threshold else ()),
+            + (("novel",) if self.novel_review and novelty is not None and novelty > self.novelty_threshold else ()),
             explanation=explanation,
             threshold=threshold,
             novelty=novelty,

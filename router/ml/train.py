@@ -1,8 +1,9 @@
 """Training pipeline: split, fit, choose thresholds, evaluate — one call, one artefact.
 
-The stratified hold-out split never touches the classifier: its calibration uses internal
-cross-validation inside :meth:`IntentClassifier.fit`, so the hold-out gives honest thresholds
-and metrics.
+The stratified hold-out split never touches the classifier or the thresholds: calibration and
+threshold choice use the out-of-fold predictions of internal cross-validation
+(:meth:`IntentClassifier.fit_oof`), so the hold-out gives honest metrics for the card and the
+quality gate.  Tiny data sets without calibration folds choose their thresholds on the hold-out.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from router.ml.data import fingerprint_rows
 from router.ml.evaluate import evaluate
 from router.ml.model import RouterModel
 from router.ml.novelty import NoveltyDetector, reference_arrays
-from router.ml.thresholds import DEFAULT_AMBIGUITY_MARGIN, choose_default_threshold, choose_thresholds
+from router.ml.thresholds import (
+    CURVE_TARGETS,
+    DEFAULT_AMBIGUITY_MARGIN,
+    DEFAULT_INTENT_FLOOR,
+    OutOfFold,
+    ThresholdChoice,
+    choose,
+    precision_curve,
+    reason_value,
+)
 
 Progress = Callable[[str], None]
 
@@ -41,6 +51,10 @@ class TrainResult:
     #: the drift checks' reference: held-out features (float32 arrays), see novelty.reference_arrays,
     #: plus ``label_prior``: the intents' shares of the labelled rows, in ``model.classes`` order
     reference: dict[str, np.ndarray] | None = None
+    #: how the thresholds were chosen (:func:`threshold_summary`), JSON-safe, for the card
+    threshold_choice: dict[str, Any] | None = None
+    #: target precision against expected auto-routed share (:func:`thresholds.precision_curve`)
+    precision_curve: list[dict[str, float]] | None = None
 
 
 def json_safe_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -86,6 +100,7 @@ def train_model(
     labels: Sequence[str],
     *,
     target_precision: float = 0.97,
+    intent_floor: float = DEFAULT_INTENT_FLOOR,
     holdout_fraction: float = 0.15,
     random_state: int | None = 0,
     params: Mapping[str, Any] | None = None,
@@ -97,7 +112,9 @@ def train_model(
 
     Steps: stratified hold-out split, fit :class:`IntentClassifier` (``params`` override its
     defaults; ``random_state`` is used unless ``params`` sets one), choose per-intent thresholds
-    on the hold-out, evaluate on the hold-out.  ``progress`` receives step names.
+    on its out-of-fold predictions (overall ``target_precision``, ``intent_floor`` per intent),
+    keep the ambiguity and novel rules where they buy precision, evaluate on the hold-out.
+    ``progress`` receives step names.
     ``train_only`` rows (texts, labels) join the training part after the split and are never
     held out (reviewed tickets must not be evaluated on).
     """
@@ -110,6 +127,7 @@ def train_model(
     start = time.perf_counter()
     say("splitting")
     tr_x, ho_x, tr_y, ho_y = _split(texts, labels, holdout_fraction, random_state)
+    n_split_train = len(tr_x)
     if train_only is not None:
         extra_x, extra_y = [str(t) for t in train_only[0]], [str(lab) for lab in train_only[1]]
         if len(extra_x) != len(extra_y):
@@ -124,24 +142,35 @@ def train_model(
         clf = IntentClassifier(**clf_params)
     except TypeError as exc:
         raise TrainingDataError(f"invalid classifier parameters: {exc}", errors=[str(exc)]) from exc
-    clf.fit(tr_x, tr_y, progress=say)
+    oof_proba = clf.fit_oof(tr_x, tr_y, progress=say)
     say("novelty")
     novelty = NoveltyDetector(clf).fit(tr_x).calibrate(ho_x)
 
     say("thresholds")
     proba = clf.predict_proba(ho_x)
-    default = choose_default_threshold(ho_y, proba, clf.classes_, target_precision)
-    thresholds = choose_thresholds(ho_y, proba, clf.classes_, target_precision, default_threshold=default)
+    holdout = OutOfFold.from_proba(np.searchsorted(clf.classes_, ho_y), proba, novelty.score_proba(proba))
+    if oof_proba is not None:
+        # reviewed train-only rows are hard cases picked by people, not a sample of the traffic
+        oof_proba = oof_proba[:n_split_train]
+        y_idx = np.searchsorted(clf.classes_, tr_y[:n_split_train])
+        evidence, source = OutOfFold.from_proba(y_idx, oof_proba, novelty.score_proba(oof_proba)), "out_of_fold"
+    else:
+        evidence, source = holdout, "holdout"
+    choice = choose(evidence, clf.classes_, target_precision, intent_floor)
+    rules = keep_reasons(evidence, clf.classes_, choice, ambiguity_margin, novelty.threshold)
 
     say("evaluating")
-    metrics = evaluate(ho_y, proba, clf.classes_, thresholds=thresholds, default_threshold=default)
+    metrics = evaluate(ho_y, proba, clf.classes_, thresholds=choice.thresholds, default_threshold=choice.default)
     model = RouterModel(
         clf,
-        thresholds=thresholds,
-        default_threshold=default,
-        ambiguity_margin=ambiguity_margin,
+        thresholds=choice.thresholds,
+        default_threshold=choice.default,
+        ambiguity_margin=ambiguity_margin if rules["ambiguous"]["kept"] else 0.0,
         target_precision=target_precision,
         novelty_detector=novelty,
+        intent_floor=intent_floor,
+        novel_review=bool(rules["novel"]["kept"]),
+        out_of_fold=evidence,
     )
     return TrainResult(
         model=model,
@@ -152,7 +181,52 @@ def train_model(
         params=json_safe_params(clf.get_params()),
         train_seconds=round(time.perf_counter() - start, 3),
         reference={**reference_arrays(model, ho_x), "label_prior": _label_prior(labels, clf.classes_)},
+        threshold_choice=threshold_summary(choice, source, len(evidence), rules),
+        precision_curve=precision_curve(evidence, clf.classes_, CURVE_TARGETS, intent_floor, evaluation=holdout),
     )
+
+
+def keep_reasons(
+    evidence: OutOfFold,
+    classes: Sequence[str],
+    choice: ThresholdChoice,
+    ambiguity_margin: float,
+    novelty_threshold: float,
+) -> dict[str, dict[str, Any]]:
+    """What ``ambiguous`` and ``novel`` add to ``low_confidence`` on ``evidence``, and whether each is kept.
+
+    A rule is dropped when the tickets only it sends to review are at least as precise as the
+    target: it would cost people's time without buying precision.  A rule that flags none of
+    them costs nothing and stays (``novel`` is for intents the model was never taught, which no
+    known-intent evidence can show).
+    """
+    value = reason_value(evidence, choice.as_array(classes), ambiguity_margin, novelty_threshold)
+    out: dict[str, dict[str, Any]] = {"low_confidence": value["low_confidence"]}
+    for name in ("ambiguous", "novel"):
+        entry = value.get(name, {"extra": 0, "extra_precision": 0.0})
+        buys = entry["extra"] == 0 or entry["extra_precision"] < choice.target_precision
+        out[name] = {**entry, "kept": bool(buys)}
+    return out
+
+
+def threshold_summary(
+    choice: ThresholdChoice, source: str, rows: int, rules: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The card's record of a threshold choice (JSON-safe)."""
+    return {
+        "method": "per-intent recalibrated confidence, one cutoff, per-intent floor",
+        "source": source,
+        "rows": int(rows),
+        "target_precision": choice.target_precision,
+        "intent_floor": choice.intent_floor,
+        "default": round(choice.default, 6),
+        "expected_share": round(choice.expected_share, 4),
+        "expected_precision": round(choice.expected_precision, 4),
+        "raised_by_floor": choice.raised,
+        "reasons": {
+            k: {kk: (round(vv, 4) if isinstance(vv, float) else vv) for kk, vv in v.items()} for k, v in rules.items()
+        },
+    }
 
 
 def _label_prior(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:

@@ -65,3 +65,15 @@ JOB_EVENTS = Counter("router_job_events_total", "Scheduler trouble: missed, fail
 DRIFT_CHECKS = Counter("router_drift_checks_total", "Drift checks by outcome", ["drift"])
 ALERTS_SENT = Counter("router_alerts_sent_total", "Alerts sent to the notifiers, by severity", ["severity"])
 MODEL_ERRORS = Counter("router_model_errors_total", "Tickets a model version failed to classify", ["version"])
+
+DELIVERIES = Counter(
+    "router_deliveries_total",
+    "Write-back attempts by connector and outcome (routed, suggested, agent_changed, retry, dead...)",
+    ["connector", "outcome"],
+)
+DELIVERY_LATENCY = Histogram(
+    "router_delivery_seconds",
+    "Time from the decision's commit to the helpdesk's 2xx, by connector",
+    ["connector"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900),
+)

@@ -61,6 +61,7 @@ class AlternativeOut(Schema):
 class DecisionOut(Schema):
     """An explained routing decision."""
 
+    decision_id = fields.Integer(dump_only=True, metadata={"description": "the stored decision's id"})
     ticket_id = fields.String(dump_only=True)
     source = fields.String(dump_only=True)
     revision = fields.Integer(dump_only=True)
@@ -78,6 +79,11 @@ class DecisionOut(Schema):
     model_version = fields.String(dump_only=True)
     ruleset_version = fields.String(dump_only=True)
     decided_at = fields.DateTime(dump_only=True)
+    deliveries = fields.List(
+        fields.Dict(),
+        dump_only=True,
+        metadata={"description": "on the ticket view: what was written back to the helpdesk, when, and its answer"},
+    )
 
 
 class TicketOut(Schema):

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..context import Context
 from ..db import Decision, Ticket
+from ..delivery import enqueue_decision
 from ..errors import NotFound, ValidationError
 from ..ml.normalize import normalize_text
 from ..review import queue as review_queue
@@ -170,6 +171,11 @@ def _store(ctx: Context, t: dict[str, Any], decision: dict[str, Any]) -> IntakeR
             {**row, "ticket_id": ticket_id, "content_hash": t["content_hash"]},
         ).scalar_one()
         review_queue.record_decision(conn, ticket_id, t["text"], row)
+        queued = enqueue_decision(
+            conn, ctx.settings, ctx.connectors(), ticket_id=ticket_id, decision_id=row["id"], source=t["source"]
+        )
+    if queued is not None:
+        ctx.delivery.wake()
     return IntakeResult(decision_out(t["source"], t["id"], row), created=True)
 
 

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
@@ -142,10 +143,22 @@ def csrf_page() -> tuple[str, int]:
 
 
 def safe_next(target: str | None) -> str:
-    """Only a local path: a sign-in link must not send people to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("web.home")
+    """Only a local path: a sign-in link must not send people to another site.
+
+    Browsers drop tabs and newlines from a Location (``/%09/evil.example/`` becomes ``//evil.example/``)
+    and treat a backslash as a slash, so any whitespace, control character or backslash is refused,
+    as is anything with a scheme or host; the fallback is the home page.
+    """
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(c.isspace() or not c.isprintable() for c in target)
+    ):
+        return url_for("web.home")
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else url_for("web.home")
 
 
 def no_store(response: Response) -> Response:

@@ -28,8 +28,14 @@ def test_quality_targets_on_test_set(full_result: TrainResult, banking_test: Tra
     assert metrics["accuracy"] >= 0.915
     assert metrics["ece"] <= 0.03
     assert metrics["coverage_at_precision"]["0.97"] >= 0.85
-    assert metrics["auto_routed_accuracy"] >= 0.96  # per-intent thresholds chosen on the hold-out
-    assert metrics["auto_routed_share"] >= 0.7
+    # thresholds chosen on the out-of-fold predictions of the training part, 0.97 overall
+    assert full_result.threshold_choice is not None
+    assert full_result.threshold_choice["source"] == "out_of_fold"
+    assert full_result.threshold_choice["rows"] == 10003 - len(full_result.holdout_texts)
+    assert metrics["auto_routed_accuracy"] >= 0.965
+    assert metrics["auto_routed_share"] >= 0.86
+    preds = model.predict_batch(banking_test.texts, explain=False)
+    assert np.mean([not p.needs_review for p in preds]) >= 0.86
     assert full_result.metrics["n"] == len(full_result.holdout_texts) > 1400
     assert full_result.train_seconds < 120
 

@@ -71,13 +71,34 @@ def test_sign_in_refuses_bad_tokens(client, ctx, token_role: str, status: int, w
     assert client.get("/admin/rules").status_code == 302
 
 
-def test_a_next_link_to_another_site_is_ignored(client, ctx) -> None:
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/x",
+        "/\t/evil.example/",
+        "/\n/evil.example/",
+        "/\r\nSet-Cookie: x=1",
+        "/\\evil.example/",
+        "/ /evil.example/",
+        "https://evil.example/",
+        "/\u2028/evil.example/",
+    ],
+    ids=["scheme-relative", "tab", "newline", "header-injection", "backslash", "space", "absolute", "u2028"],
+)
+def test_a_next_link_to_another_site_is_ignored(client, ctx, target: str) -> None:
+    form = client.get("/admin/sign-in", query_string={"next": target})
+    assert form.status_code == 200 and "evil.example" not in form.text
+    token = create_token(ctx.db, "viewer")
+    resp = client.post("/admin/sign-in", data={"token": token, "csrf_token": csrf_of(form.text), "next": target})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/"
+
+
+def test_a_local_next_link_with_a_query_is_followed(client, ctx) -> None:
     form = client.get("/admin/sign-in")
     token = create_token(ctx.db, "viewer")
-    resp = client.post(
-        "/admin/sign-in", data={"token": token, "csrf_token": csrf_of(form.text), "next": "//evil.example/x"}
-    )
-    assert resp.headers["Location"] == "/admin/"
+    target = "/admin/tickets?q=card%20stolen&page=2"
+    resp = client.post("/admin/sign-in", data={"token": token, "csrf_token": csrf_of(form.text), "next": target})
+    assert resp.status_code == 302 and resp.headers["Location"] == target
 
 
 def test_posts_without_the_sessions_csrf_token_are_refused_and_change_nothing(client, ctx, signed_in) -> None:

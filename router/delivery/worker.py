@@ -1,0 +1,217 @@
+"""The delivery worker: a thread in every service process that drains the outbox.
+
+It wakes right after its own process commits a delivery (``wake()``), and polls every
+``ROUTER_DELIVERY_POLL_S`` for rows other processes committed, retries that came due and leases
+that expired. Each connector has a client-side rate limit (a token bucket per process) and is
+paused after a 429 or 503 until ``Retry-After`` has passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ..helpdesks.base import DeliveryFailed, Job
+from ..monitoring import metrics
+from . import outbox
+
+log = logging.getLogger(__name__)
+
+
+class TokenBucket:
+    """``rate_per_min`` tokens a minute, bursting to a tenth of that (at least one)."""
+
+    def __init__(self, rate_per_min: float) -> None:
+        self.rate = max(rate_per_min, 0.001) / 60.0
+        self.capacity = max(1.0, rate_per_min / 10.0)
+        self.tokens = self.capacity
+        self.at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Take a token: 0 when one was free, else the seconds until one will be (nothing taken)."""
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
+
+
+def mapping_for(ruleset: Any, connector: str) -> Mapping[str, Any]:
+    groups = getattr(ruleset, "helpdesk_groups", None) or {}
+    found: Mapping[str, Any] = groups.get(connector, {})
+    return found
+
+
+class DeliveryWorker:
+    """Claims due deliveries and hands each to its connector; see the module docstring."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._buckets: dict[str, TokenBucket] = {}
+        self._paused: dict[str, float] = {}
+
+    @property
+    def connectors(self) -> dict[str, Any]:
+        found: dict[str, Any] = self.ctx.plugins.connectors(self.settings)
+        return found
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> DeliveryWorker:
+        if self._thread is None and self.connectors:
+            self._thread = threading.Thread(target=self._run, name="router-delivery", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # the thread must survive a database hiccup; the next poll retries
+                log.exception("delivery pass failed")
+                busy = 0
+            if busy:
+                continue
+            self._wake.wait(self.settings.delivery_poll_s)
+            self._wake.clear()
+
+    # -- one pass ------------------------------------------------------------------------------
+
+    def run_once(self, limit: int = 20) -> int:
+        """Claim and deliver what is due now; returns how many rows were attempted."""
+        now = time.monotonic()
+        ready = [name for name in self._by_name() if self._paused.get(name, 0) <= now]
+        rows = outbox.claim(self.ctx.db, self.owner, ready, limit=limit, lease_s=self.settings.delivery_lease_s)
+        for row in rows:
+            if self._stop.is_set():
+                outbox.release(self.ctx.db, row["id"], self.owner, 0)
+                continue
+            self._deliver(row)
+        return len(rows)
+
+    def _by_name(self) -> dict[str, Any]:
+        return {c.name: c for c in self.connectors.values()}
+
+    def _deliver(self, row: Mapping[str, Any]) -> None:
+        connector = self._by_name().get(row["connector"])
+        if connector is None:  # configuration changed since the row was written
+            outbox.release(self.ctx.db, row["id"], self.owner, self.settings.delivery_poll_s * 10)
+            return
+        paused = self._paused.get(connector.name, 0) - time.monotonic()
+        wait = max(paused, self._bucket(connector).take())
+        if wait > 0:
+            outbox.release(self.ctx.db, row["id"], self.owner, wait)
+            return
+        started = time.monotonic()
+        try:
+            job = self._job(row)
+            result = connector.deliver(job)
+        except DeliveryFailed as exc:
+            self._failed(row, connector.name, exc)
+            return
+        except Exception as exc:  # a connector bug must not kill the thread; retried with backoff
+            log.exception("connector %s raised on delivery %s", connector.name, row["id"])
+            self._failed(row, connector.name, DeliveryFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        if not outbox.finish(self.ctx.db, row["id"], self.owner, result):
+            log.warning("delivery %s finished after its lease passed to another worker", row["id"])
+        outcome = str(result.get("outcome", "delivered"))
+        metrics.DELIVERIES.labels(connector=connector.name, outcome=outcome).inc()
+        created = row["created_at"]
+        lag = time.time() - created.timestamp() if created is not None else time.monotonic() - started
+        metrics.DELIVERY_LATENCY.labels(connector=connector.name).observe(max(0.0, lag))
+        log.info(
+            "delivery %s to %s: %s",
+            row["id"],
+            connector.name,
+            outcome,
+            extra={"delivery_id": row["id"], "connector": connector.name, "outcome": outcome},
+        )
+
+    def _failed(self, row: Mapping[str, Any], name: str, exc: DeliveryFailed) -> None:
+        if exc.retry_after is not None:
+            self._paused[name] = time.monotonic() + exc.retry_after
+        status = outbox.fail(
+            self.ctx.db,
+            row,
+            self.owner,
+            error=exc.message,
+            status_code=exc.status,
+            response=exc.response,
+            permanent=exc.permanent,
+            retry_after=exc.retry_after,
+            max_attempts=self.settings.delivery_max_attempts,
+            base_s=self.settings.delivery_backoff_base_s,
+            cap_s=self.settings.delivery_backoff_cap_s,
+        )
+        outcome = "dead" if status == "dead" else "retry"
+        metrics.DELIVERIES.labels(connector=name, outcome=outcome).inc()
+        log.warning(
+            "delivery %s to %s failed (%s): %s",
+            row["id"],
+            name,
+            outcome,
+            exc.message,
+            extra={"delivery_id": row["id"], "connector": name, "status": exc.status},
+        )
+
+    def _bucket(self, connector: Any) -> TokenBucket:
+        bucket = self._buckets.get(connector.name)
+        if bucket is None:
+            bucket = self._buckets[connector.name] = TokenBucket(float(connector.rate_per_min))
+        return bucket
+
+    def _job(self, row: Mapping[str, Any]) -> Job:
+        decision, ticket, earlier = outbox.job_inputs(self.ctx.db, row)
+        payload = row["payload"] or {}
+        correction = payload.get("correction")
+        if correction:
+            decision = {**decision, "intent": correction["intent"], "queue": correction["queue"]}
+        mine = [e["result"] or {} for e in earlier if e["connector"] == row["connector"]]
+        previous = None
+        if mine:
+            wrote: dict[str, Any] = {}
+            for result in mine:
+                wrote.update(result.get("wrote") or {})
+            previous = {
+                "wrote": wrote,
+                "tags": mine[-1].get("tags") or [],
+                "agent_moved": any(r.get("outcome") == "agent_changed" for r in mine),
+            }
+        baseline = dict((ticket["metadata"] or {}).get(row["source"]) or {})
+        return Job(
+            delivery_id=int(row["id"]),
+            kind=row["kind"],
+            mode=row["mode"],
+            attempt=int(row["attempts"]),
+            decision=decision,
+            ticket=ticket,
+            previous=previous,
+            baseline={k: baseline[k] for k in ("group_id", "group", "priority") if k in baseline},
+            groups=mapping_for(self.ctx.ruleset(), row["connector"]),
+            correction=correction,
+        )

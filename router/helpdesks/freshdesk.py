@@ -1,0 +1,231 @@
+"""Freshdesk: automation-rule webhooks in, ticket updates and private notes out.
+
+Freshdesk does not sign webhooks: the automation rule sends the shared secret as a custom header
+(``X-Router-Token``), or a relay signs the body with the generic scheme. Its body is either the
+"simple" JSON Freshdesk builds (``{"freshdesk_webhook": {"ticket_id": ...}}``) or the "advanced"
+body the admin writes with placeholders (``{"ticket": {"id": "{{ticket.id}}", ...}}``, see the README).
+Out: ``PUT /api/v2/tickets/{id}`` (``group_id``, ``priority`` 1-4, ``tags``: Freshdesk replaces
+the list, so the router sends the ticket's tags with its own merged in) and
+``POST /api/v2/tickets/{id}/notes`` with ``private: true``. Freshdesk has no conditional update:
+the router reads the ticket right before writing and leaves it alone if a person moved it.
+
+API reference: https://developers.freshdesk.com/api/#update_ticket, #add_note_to_a_ticket,
+#list_all_groups, #view_a_ticket, #ratelimit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from ..errors import AuthError
+from . import generic
+from .base import (
+    DeliveryFailed,
+    HttpClient,
+    Inbound,
+    Job,
+    TtlCache,
+    changed_by_agent,
+    group_key,
+    header,
+    note_lines,
+    obj,
+    resolve_group,
+    router_tags,
+)
+
+SOURCE = "freshdesk"
+PRIORITY_OUT = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
+PRIORITY_IN = {"low": 1, "medium": 2, "high": 3, "urgent": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str, now: float, window_s: int) -> None:
+    """The generic HMAC scheme when a relay signs, otherwise the shared secret in ``X-Router-Token``."""
+    if headers.get("X-Router-Signature"):
+        generic.verify(headers, body, secret, now, window_s)
+        return
+    given = header(headers, "X-Router-Token")
+    if not hmac.compare_digest(given.strip().encode(), secret.encode()):
+        raise AuthError("Freshdesk webhook token does not match", errors={"X-Router-Token": ["mismatch"]})
+
+
+def _text(value: Any) -> Any:
+    """Placeholders render as text; numbers and words pass, anything else is left for the schema to refuse."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _split_tags(value: Any) -> Any:
+    if isinstance(value, str):
+        return [x.strip() for x in value.split(",") if x.strip()]
+    return value if value is not None else []
+
+
+def _snapshot(priority: Any, group: Any, status: Any, url: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    p = PRIORITY_IN.get(str(priority).strip().lower()) if priority not in (None, "") else None
+    if p is not None:
+        out["priority"] = p
+    if isinstance(group, str) and group.strip():
+        out["group"] = group.strip()
+    if isinstance(status, str | int) and str(status).strip():
+        out["status"] = str(status).strip()
+    if isinstance(url, str) and url:
+        out["url"] = url
+    return out
+
+
+def _simple(t: Mapping[str, Any]) -> dict[str, Any]:
+    requester = {"email": t.get("ticket_contact_email"), "name": t.get("ticket_contact_name")}
+    source = t.get("ticket_source")
+    return {
+        "id": _text(t.get("ticket_id")),
+        "subject": t.get("ticket_subject") or "",
+        "body": t.get("ticket_description") or "",
+        "requester": {k: v for k, v in requester.items() if v},
+        "channel": source.lower() if isinstance(source, str) and source else source or None,
+        "tags": _split_tags(t.get("ticket_tags")),
+        "metadata": {
+            "freshdesk": _snapshot(
+                t.get("ticket_priority"), t.get("ticket_group_name"), t.get("ticket_status"), t.get("ticket_url")
+            )
+        },
+    }
+
+
+def _advanced(t: Mapping[str, Any]) -> dict[str, Any]:
+    requester = t.get("requester") if isinstance(t.get("requester"), dict) else {}
+    source = t.get("source")
+    return {
+        "id": _text(t.get("id")),
+        "subject": t.get("subject") or "",
+        "body": t.get("description") or "",
+        "requester": {k: requester.get(k) for k in ("email", "name", "tier") if requester.get(k)},
+        "channel": source.lower() if isinstance(source, str) and source else source or None,
+        "tags": _split_tags(t.get("tags")),
+        "metadata": {"freshdesk": _snapshot(t.get("priority"), t.get("group"), t.get("status"), t.get("url"))},
+    }
+
+
+def to_ticket(payload: Any) -> dict[str, Any]:
+    payload = obj(payload, "body")
+    if "freshdesk_webhook" in payload:
+        out = _simple(obj(payload["freshdesk_webhook"], "freshdesk_webhook"))
+    else:
+        out = _advanced(obj(payload.get("ticket"), "ticket"))
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def parse(payload: Any) -> Inbound:
+    """Intake by default; a body with ``"event"`` other than ``ticket_created`` is recorded only."""
+    payload = obj(payload, "body")
+    event = payload.get("event")
+    if event in (None, "", "ticket_created"):
+        return Inbound("ticket", ticket=to_ticket(payload))
+    if not isinstance(event, str):
+        return Inbound("ignored", reason="event must be a string")
+    ticket = payload.get("ticket") if isinstance(payload.get("ticket"), dict) else {}
+    digest = hashlib.sha256(repr(sorted(payload.items(), key=lambda kv: kv[0])).encode()).hexdigest()[:32]
+    return Inbound(
+        "event",
+        event_id=str(payload.get("event_id") or digest),
+        event_type=event,
+        external_id=str(ticket.get("id") or ""),
+        payload=payload,
+    )
+
+
+class FreshdeskConnector:
+    """Writes decisions to Freshdesk tickets: group, priority, merged tags, a private note."""
+
+    name = SOURCE
+    source = SOURCE
+
+    def __init__(self, settings: Any) -> None:
+        self.http = HttpClient(
+            settings.freshdesk_url, (settings.freshdesk_api_key, "X"), settings.delivery_timeout_s, "Freshdesk"
+        )
+        self.rate_per_min = settings.freshdesk_rate_per_min
+        self._groups = TtlCache(settings.helpdesk_cache_s)
+
+    def groups(self, fresh: bool = False) -> dict[str, int]:
+        """Group ids by normalised name, page by page (``per_page`` 100, cached)."""
+
+        def fetch() -> dict[str, int]:
+            found: dict[str, int] = {}
+            for page in range(1, 101):
+                batch = self.http.get_json("/api/v2/groups", params={"page": page, "per_page": 100})
+                for g in batch or []:
+                    found[group_key(g["name"])] = int(g["id"])
+                if len(batch or []) < 100:
+                    break
+            return found
+
+        groups: dict[str, int] = self._groups.get("groups", fetch, fresh=fresh)
+        return groups
+
+    def missing_groups(self, queues: Iterable[str], mapping: Mapping[str, Any]) -> list[str]:
+        groups = self.groups(fresh=True)
+        return [q for q in queues if resolve_group(groups, q, mapping) is None]
+
+    def _note_posted(self, ticket_id: str, marker: str) -> bool:
+        notes = self.http.get_json(f"/api/v2/tickets/{ticket_id}/conversations", params={"per_page": 100})
+        text = html.escape(marker)
+        return any(text in (n.get("body") or "") or marker in (n.get("body_text") or "") for n in notes or [])
+
+    def deliver(self, job: Job) -> dict[str, Any]:
+        ticket_id = str(job.ticket["id"])
+        if not ticket_id.isdigit():
+            raise DeliveryFailed(f"Freshdesk ticket ids are numbers; {ticket_id!r} is not", permanent=True)
+        decision = job.decision
+        route = job.mode == "route"
+        groups = self.groups()
+        target: dict[str, Any] = {}
+        if route:
+            group_id = resolve_group(groups, decision["queue"], job.groups)
+            if group_id is None:
+                groups = self.groups(fresh=True)
+                group_id = resolve_group(groups, decision["queue"], job.groups)
+            if group_id is None:
+                wanted = job.groups.get(decision["queue"], decision["queue"])
+                raise DeliveryFailed(
+                    f"Freshdesk has no group {wanted!r} for queue {decision['queue']!r} (was it renamed or deleted?)",
+                    permanent=True,
+                )
+            target = {"group_id": group_id, "priority": PRIORITY_OUT.get(decision["priority"])}
+        baseline = dict(job.baseline)
+        if "group" in baseline:
+            baseline["group_id"] = groups.get(group_key(baseline.pop("group")))
+        job_seen = replace(job, baseline=baseline)
+        current = self.http.get_json(f"/api/v2/tickets/{ticket_id}")
+        seen = {
+            "group_id": current.get("group_id"),
+            "priority": current.get("priority"),
+            "updated_at": current.get("updated_at"),
+        }
+        agent = route and changed_by_agent(current, job_seen, target)
+        tags = router_tags(decision)
+        previous_tags = set((job.previous or {}).get("tags") or [])
+        stale = {t for t in previous_tags - set(tags) if t.startswith(("intent_", "queue_", "router_"))}
+        merged = [t for t in current.get("tags") or [] if t not in stale]
+        merged += [t for t in tags if t not in merged]
+        update: dict[str, Any] = {}
+        if merged != list(current.get("tags") or []):
+            update["tags"] = merged
+        wrote: dict[str, Any] = {}
+        if route and not agent:
+            wrote = {k: v for k, v in target.items() if v is not None}
+            update.update({k: v for k, v in wrote.items() if current.get(k) != v})
+        if update:
+            self.http.request("PUT", f"/api/v2/tickets/{ticket_id}", json=update)
+        if not (job.attempt > 1 and self._note_posted(ticket_id, job.marker)):
+            group_name = f"{decision['queue']} #{target['group_id']}" if route else None
+            lines = note_lines(job, group_name, routed=bool(wrote), agent_changed=agent)
+            body = "<br>".join(html.escape(line) for line in lines)
+            self.http.request("POST", f"/api/v2/tickets/{ticket_id}/notes", json={"body": body, "private": True})
+        outcome = "agent_changed" if agent else ("routed" if wrote else "suggested")
+        return {"outcome": outcome, "wrote": wrote, "seen": seen, "tags": tags, "note": True, "agent_changed": agent}

@@ -1,0 +1,282 @@
+"""Zendesk: webhook payloads and signature in, ticket updates out.
+
+In: event-subscribed webhooks (``{"type": "zen:event-type:ticket.created", "detail": {...}, ...}``)
+and trigger webhooks whose JSON body the admin writes with placeholders (``{"ticket": {...}}``).
+Out: ``PUT /api/v2/tickets/{id}`` with ``group_id``, ``priority``, ``additional_tags`` and a private
+comment, as a safe update (``safe_update`` + ``updated_stamp``) so a person's change in between
+makes Zendesk answer 409 instead of being overwritten.
+
+API reference: https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/ (update,
+safe update), https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events/
+(event webhooks), https://developer.zendesk.com/documentation/webhooks/verifying/ (signatures).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import AuthError
+from .base import (
+    DeliveryFailed,
+    HttpClient,
+    Inbound,
+    Job,
+    TtlCache,
+    changed_by_agent,
+    check_fresh,
+    group_key,
+    header,
+    hmac_sha256,
+    note_lines,
+    obj,
+    resolve_group,
+    router_tags,
+)
+
+SOURCE = "zendesk"
+EVENT_PREFIX = "zen:event-type:"
+CREATED = "zen:event-type:ticket.created"
+COMMENT_ADDED = "zen:event-type:ticket.comment_added"
+PRIORITIES = ("low", "normal", "high", "urgent")
+REQUESTER_TIMEOUT_S = 2.0  # looked up while the webhook waits for its answer
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str, now: float, window_s: int) -> None:
+    """``X-Zendesk-Webhook-Signature`` = base64 HMAC-SHA256 of the timestamp header + body."""
+    import hmac
+
+    stamp = header(headers, "X-Zendesk-Webhook-Signature-Timestamp")
+    given = header(headers, "X-Zendesk-Webhook-Signature")
+    expected = base64.b64encode(hmac_sha256(secret, stamp.encode() + body))
+    if not hmac.compare_digest(expected, given.strip().encode()):
+        raise AuthError(
+            "Zendesk webhook signature does not match", errors={"X-Zendesk-Webhook-Signature": ["mismatch"]}
+        )
+    try:
+        sent_at = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise AuthError("Zendesk signature timestamp is not ISO 8601", errors={"timestamp": ["invalid"]}) from None
+    if sent_at.tzinfo is None:
+        sent_at = sent_at.replace(tzinfo=UTC)
+    check_fresh(sent_at.timestamp(), now, window_s)
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _tags(value: Any) -> Any:
+    # ``{{ticket.tags}}`` renders as one space-separated string
+    return value.split() if isinstance(value, str) else value if value is not None else []
+
+
+def _snapshot(t: Mapping[str, Any]) -> dict[str, Any]:
+    """What Zendesk said the ticket looked like when it came in (the agent-wins baseline).
+
+    ``group_id`` and ``priority`` are kept even when empty: "unassigned" is a state an agent changes.
+    """
+    out = {k: t[k] for k in ("brand_id", "requester_id", "updated_at") if t.get(k) not in (None, "")}
+    if t.get("status") not in (None, ""):
+        out["status"] = _lower(t["status"])
+    if "priority" in t:
+        out["priority"] = _lower(t["priority"]) or None
+    if "group_id" in t:
+        group = t["group_id"]
+        out["group_id"] = int(group) if str(group).isdigit() else None
+    return out
+
+
+def to_ticket(payload: Any) -> dict[str, Any]:
+    """A trigger webhook body: ``{"ticket": {...}}`` or the ticket fields at the top level."""
+    payload = obj(payload, "body")
+    t = obj(payload.get("ticket", payload), "ticket")
+    requester = t.get("requester") if isinstance(t.get("requester"), dict) else {}
+    via = t.get("via")
+    channel = via.get("channel") if isinstance(via, dict) else t.get("via_channel", via)
+    out = {
+        "id": t.get("id"),
+        "subject": t.get("subject") or t.get("title") or "",
+        "body": t.get("description") or t.get("latest_comment") or "",
+        "requester": {k: requester.get(k) for k in ("email", "name", "tier") if requester.get(k) not in (None, "")},
+        "channel": _lower(channel) if channel not in ("", None) else None,
+        "tags": _tags(t.get("tags")),
+        "created_at": t.get("created_at") or None,
+        "language": t.get("locale") or requester.get("locale"),
+        "metadata": {"zendesk": _snapshot(t)},
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def parse(payload: Any) -> Inbound:
+    """Event webhooks by their type; anything else is a trigger body with the ticket."""
+    payload = obj(payload, "body")
+    kind = payload.get("type")
+    if not (isinstance(kind, str) and kind.startswith(EVENT_PREFIX)):
+        return Inbound("ticket", ticket=to_ticket(payload))
+    event_id = str(payload.get("id") or "")
+    subject = str(payload.get("subject") or "")
+    detail = payload.get("detail") if isinstance(payload.get("detail"), dict) else {}
+    event = payload.get("event") if isinstance(payload.get("event"), dict) else {}
+    external_id = str(detail.get("id") or (subject.rsplit(":", 1)[-1] if subject.startswith("zen:ticket:") else ""))
+    common = {
+        "event_id": event_id,
+        "event_type": kind,
+        "external_id": external_id,
+        "occurred_at": payload.get("time"),
+        "actor": str(detail.get("actor_id") or ""),
+        "payload": payload,
+    }
+    if not event_id or not external_id:
+        return Inbound("ignored", reason=f"{kind} without an event id or ticket id", **common)
+    if kind == CREATED:
+        ticket = to_ticket({**detail, "id": external_id})
+        return Inbound("ticket", ticket=ticket, requester_id=_str(detail.get("requester_id")), **common)
+    if kind == COMMENT_ADDED:
+        comment = event.get("comment") if isinstance(event.get("comment"), dict) else {}
+        author = comment.get("author") if isinstance(comment.get("author"), dict) else {}
+        common["actor"] = str(author.get("id") or common["actor"])
+        if author.get("is_staff") is False and comment.get("body"):
+            return Inbound("comment", comment=str(comment["body"]), **common)
+        return Inbound("event", **common)
+    if kind.startswith(EVENT_PREFIX + "ticket."):
+        return Inbound("event", **common)
+    return Inbound("ignored", reason=f"event type {kind} is not one the router acts on", **common)
+
+
+def _str(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+class ZendeskConnector:
+    """Writes decisions to Zendesk tickets: group, priority, tags and a private note."""
+
+    name = SOURCE
+    source = SOURCE
+
+    def __init__(self, settings: Any) -> None:
+        self.http = HttpClient(
+            settings.zendesk_url,
+            (f"{settings.zendesk_email}/token", settings.zendesk_api_token),
+            settings.delivery_timeout_s,
+            "Zendesk",
+        )
+        self.rate_per_min = settings.zendesk_rate_per_min
+        self._groups = TtlCache(settings.helpdesk_cache_s)
+        self._users = TtlCache(settings.helpdesk_cache_s)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def groups(self, fresh: bool = False) -> dict[str, int]:
+        """Group ids by normalised name, following ``next_page`` (cached)."""
+
+        def fetch() -> dict[str, int]:
+            found: dict[str, int] = {}
+            url: str | None = f"{self.http.base_url}/api/v2/groups.json"
+            for _ in range(100):
+                if not url:
+                    break
+                page = self.http.get_json("/api/v2/groups.json", url=url)
+                for g in page.get("groups") or []:
+                    if not g.get("deleted"):
+                        found[group_key(g["name"])] = int(g["id"])
+                url = page.get("next_page")
+            return found
+
+        groups: dict[str, int] = self._groups.get("groups", fetch, fresh=fresh)
+        return groups
+
+    def requester(self, user_id: str) -> dict[str, Any]:
+        """The requester's e-mail and name (cached), for rules on ``ticket.requester``."""
+        if not str(user_id).isdigit():
+            return {}
+
+        def fetch() -> dict[str, Any]:
+            user = self.http.get_json(f"/api/v2/users/{user_id}.json", timeout_s=REQUESTER_TIMEOUT_S).get("user") or {}
+            return {k: user[k] for k in ("email", "name") if user.get(k)}
+
+        found: dict[str, Any] = self._users.get(str(user_id), fetch)
+        return found
+
+    def missing_groups(self, queues: Iterable[str], mapping: Mapping[str, Any]) -> list[str]:
+        groups = self.groups(fresh=True)
+        return [q for q in queues if resolve_group(groups, q, mapping) is None]
+
+    def _ticket(self, ticket_id: str) -> dict[str, Any]:
+        ticket: dict[str, Any] = self.http.get_json(f"/api/v2/tickets/{ticket_id}.json").get("ticket") or {}
+        return ticket
+
+    def _note_posted(self, ticket_id: str, marker: str) -> bool:
+        page = self.http.get_json(
+            f"/api/v2/tickets/{ticket_id}/comments.json", params={"sort_order": "desc", "per_page": 100}
+        )
+        return any(marker in (c.get("body") or c.get("plain_body") or "") for c in page.get("comments") or [])
+
+    # -- the write -----------------------------------------------------------------------------
+
+    def deliver(self, job: Job) -> dict[str, Any]:
+        ticket_id = str(job.ticket["id"])
+        if not ticket_id.isdigit():
+            raise DeliveryFailed(f"Zendesk ticket ids are numbers; {ticket_id!r} is not", permanent=True)
+        if job.attempt > 1 and self._note_posted(ticket_id, job.marker):
+            return {"outcome": "already_delivered", "note": True}
+        decision = job.decision
+        route = job.mode == "route"
+        group_id: int | None = None
+        if route:
+            group_id = self._group_for(decision["queue"], job.groups)
+        priority = decision["priority"] if decision["priority"] in PRIORITIES else None
+        target = {"group_id": group_id, "priority": priority} if route else {}
+        previous_tags = set((job.previous or {}).get("tags") or [])
+        tags = router_tags(decision)
+        for _ in range(3):
+            current = self._ticket(ticket_id)
+            seen = {
+                "group_id": current.get("group_id"),
+                "priority": current.get("priority"),
+                "updated_at": current.get("updated_at"),
+            }
+            agent = route and changed_by_agent(current, job, target)
+            update: dict[str, Any] = {"additional_tags": tags}
+            stale = sorted(t for t in previous_tags - set(tags) if t.startswith(("intent_", "queue_", "router_")))
+            if stale:
+                update["remove_tags"] = stale
+            wrote: dict[str, Any] = {}
+            if route and not agent:
+                wrote = {k: v for k, v in target.items() if v is not None}
+                update.update(wrote)
+            group_name = decision["queue"] if group_id is None else f"{decision['queue']} #{group_id}"
+            body = "\n".join(note_lines(job, group_name if route else None, routed=bool(wrote), agent_changed=agent))
+            update["comment"] = {"body": body, "public": False}
+            if current.get("updated_at"):
+                update["safe_update"] = True
+                update["updated_stamp"] = current["updated_at"]
+            try:
+                self.http.request("PUT", f"/api/v2/tickets/{ticket_id}.json", json={"ticket": update})
+            except DeliveryFailed as exc:
+                if exc.status == 409:
+                    continue  # someone changed the ticket between our read and write: read again
+                raise
+            outcome = "agent_changed" if agent else ("routed" if wrote else "suggested")
+            return {
+                "outcome": outcome,
+                "wrote": wrote,
+                "seen": seen,
+                "tags": tags,
+                "note": True,
+                "agent_changed": agent,
+            }
+        raise DeliveryFailed("Zendesk's safe update conflicted three times in a row", status=409)
+
+    def _group_for(self, queue: str, mapping: Mapping[str, Any]) -> int:
+        group = resolve_group(self.groups(), queue, mapping)
+        if group is None:
+            group = resolve_group(self.groups(fresh=True), queue, mapping)
+        if group is None:
+            wanted = mapping.get(queue, queue)
+            raise DeliveryFailed(
+                f"Zendesk has no group {wanted!r} for queue {queue!r} (was it renamed or deleted?)", permanent=True
+            )
+        return group

@@ -1,0 +1,168 @@
+"""Helpdesk events: recorded once per event id, and what intake makes of them.
+
+Zendesk delivers every event at least once, so each is stored by its own id: a redelivered
+``ticket.created`` gets the stored decision back, a redelivered comment or status change is not
+counted twice. Events the router does not decide on (reassignments, status and tag changes) are
+stored for the outcome measures.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..context import Context
+from ..db import Decision, Ticket
+from ..db.delivery import HelpdeskEvent
+from ..errors import NotFound
+from ..helpdesks.base import DeliveryFailed, Inbound
+from .intake import IntakeResult, decision_out, submit
+
+log = logging.getLogger(__name__)
+_E = cast(Table, HelpdeskEvent.__table__)
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _when(value: Any) -> datetime | None:
+    """Zendesk's event times (``2024-05-03T21:31:53.843338362Z``: nanoseconds, ``Z``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def stored_event(ctx: Context, source: str, event_id: str) -> dict[str, Any] | None:
+    with ctx.db.engine.connect() as conn:
+        row = conn.execute(select(_E).where(_E.c.source == source, _E.c.event_id == event_id)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def record(ctx: Context, source: str, inbound: Inbound, decision_id: int | None = None) -> bool:
+    """Store the event; False when it was stored before (a redelivery)."""
+    try:
+        with ctx.db.write() as conn:
+            conn.execute(
+                insert(_E),
+                {
+                    "source": source,
+                    "event_id": inbound.event_id,
+                    "event_type": inbound.event_type,
+                    "external_id": inbound.external_id,
+                    "occurred_at": _when(inbound.occurred_at),
+                    "actor": inbound.actor[:255],
+                    "payload": inbound.payload,
+                    "decision_id": decision_id,
+                },
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _link(ctx: Context, source: str, event_id: str, decision_id: int) -> None:
+    with ctx.db.write() as conn:
+        conn.execute(update(_E).where(_E.c.source == source, _E.c.event_id == event_id).values(decision_id=decision_id))
+
+
+def _replayed(ctx: Context, source: str, event: dict[str, Any]) -> IntakeResult | None:
+    """The decision a redelivered event made the first time."""
+    if event.get("decision_id") is None:
+        return None
+    decisions, tickets = cast(Table, Decision.__table__), cast(Table, Ticket.__table__)
+    with ctx.db.engine.connect() as conn:
+        row = conn.execute(select(decisions).where(decisions.c.id == event["decision_id"])).mappings().first()
+        external = conn.scalar(select(tickets.c.external_id).where(tickets.c.id == row["ticket_id"])) if row else None
+    if row is None or external is None:
+        return None
+    return IntakeResult(decision_out(source, external, row), created=False)
+
+
+def enrich_requester(ctx: Context, source: str, data: dict[str, Any], requester_id: str | None) -> None:
+    """Zendesk's events carry only the requester's id: look the person up when a connector can."""
+    if not requester_id or (data.get("requester") or {}).get("email"):
+        return
+    connector = ctx.connectors().get(source)
+    lookup = getattr(connector, "requester", None)
+    if lookup is None:
+        return
+    try:
+        found = lookup(requester_id)
+    except DeliveryFailed as exc:
+        log.warning("could not look up requester %s in %s: %s", requester_id, source, exc.message)
+        return
+    if found:
+        data["requester"] = {**(data.get("requester") or {}), **found}
+
+
+def decide_event(ctx: Context, source: str, inbound: Inbound, data: dict[str, Any]) -> IntakeResult:
+    """A ``ticket.created`` event: decided once, however often it is delivered."""
+    if inbound.event_id:
+        event = stored_event(ctx, source, inbound.event_id)
+        if event is not None:
+            replay = _replayed(ctx, source, event)
+            if replay is not None:
+                return replay
+        else:
+            record(ctx, source, inbound)
+    result = submit(ctx, source, data)
+    if inbound.event_id:
+        _link(ctx, source, inbound.event_id, result.decision["decision_id"])
+    return result
+
+
+def revision_from_comment(ctx: Context, source: str, inbound: Inbound) -> dict[str, Any] | None:
+    """The stored ticket with the requester's new comment added, as intake data; None when the
+    router never saw the ticket."""
+    with ctx.db.session() as s:
+        ticket = s.scalars(
+            select(Ticket).where(Ticket.source == source, Ticket.external_id == inbound.external_id)
+        ).first()
+        if ticket is None:
+            return None
+        return {
+            "id": ticket.external_id,
+            "subject": ticket.subject,
+            "body": f"{ticket.body}\n\n{inbound.comment}".strip(),
+            "requester": {k: v for k, v in (ticket.requester or {}).items() if v},
+            "channel": ticket.channel,
+            "language": ticket.language,
+            "tags": list(ticket.tags or []),
+            "metadata": dict(ticket.extra or {}),
+        }
+
+
+def decide_comment(ctx: Context, source: str, inbound: Inbound, load: Any) -> IntakeResult | None:
+    """A requester's comment: a new revision of the stored ticket (once per event id)."""
+    event = stored_event(ctx, source, inbound.event_id or "")
+    if event is not None:
+        return _replayed(ctx, source, event) or None
+    data = revision_from_comment(ctx, source, inbound)
+    if not record(ctx, source, inbound):
+        event = stored_event(ctx, source, inbound.event_id or "")
+        return _replayed(ctx, source, event) if event else None
+    if data is None:
+        return None
+    result = submit(ctx, source, load(data))
+    _link(ctx, source, inbound.event_id or "", result.decision["decision_id"])
+    return result
+
+
+def event_answer(inbound: Inbound, stored: bool) -> dict[str, Any]:
+    return {
+        "recorded": inbound.event_type,
+        "event_id": inbound.event_id,
+        "ticket_id": inbound.external_id,
+        "duplicate": not stored,
+    }
+
+
+__all__ = ["NotFound", "decide_comment", "decide_event", "enrich_requester", "event_answer", "record"]

@@ -1,0 +1,206 @@
+"""Decisions written back to the stand-in Zendesk and Freshdesk: what an agent would see there."""
+
+from __future__ import annotations
+
+import time
+
+from router.testing.helpdesk_standins import FreshdeskStandin, ZendeskStandin
+from tests.delivery.conftest import post_freshdesk, post_zendesk, writeback_env, zendesk_event
+
+
+def drain(app, rounds: int = 20) -> None:  # type: ignore[no-untyped-def]
+    """Run the delivery worker until nothing is due (retries wait out their short test backoff)."""
+    worker = app.extensions["router"].delivery
+    for _ in range(rounds):
+        if not worker.run_once():
+            pending = app.extensions["router"].db.engine.connect().exec_driver_sql(
+                "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending')"
+            ).scalar()
+            if not pending:
+                return
+            time.sleep(0.15)
+
+
+def _ticket(zd: ZendeskStandin, subject: str, body: str, **kw) -> int:  # type: ignore[no-untyped-def]
+    requester = zd.add_user("Maria Lopez", "maria@example.com")
+    return zd.add_ticket(subject, body, requester_id=requester, **kw)
+
+
+def test_a_zendesk_event_is_routed_in_zendesk(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk))
+    client = app.test_client()
+    tid = _ticket(zendesk, "Card stolen", "Someone took my wallet with my card, please block it", tags=["vip"])
+    resp = post_zendesk(client, zendesk_event(zendesk, tid))
+    assert resp.status_code == 201, resp.json
+    assert resp.json["ticket_id"] == str(tid) and resp.json["queue"] == "fraud"
+    drain(app)
+    ticket = zendesk.tickets[tid]
+    assert zendesk.groups[ticket["group_id"]] == "Fraud"
+    assert ticket["priority"] == "urgent"
+    assert "vip" in ticket["tags"] and "router" in ticket["tags"] and "queue_fraud" in ticket["tags"]
+    notes = zendesk.notes(tid)
+    assert len(notes) == 1 and "Routed to queue fraud" in notes[0]["body"]
+    assert "lost_or_stolen_card" in notes[0]["body"] and f"decision {resp.json['decision_id']}" in notes[0]["body"]
+    # the requester's e-mail was looked up (events carry only the id), so requester rules can work
+    stored = client.get(f"/v1/tickets/zendesk/{tid}", headers=_viewer(app)).json
+    assert stored["requester"]["email"] == "maria@example.com"
+
+
+def _viewer(app) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from router.auth import create_token
+
+    return {"Authorization": f"Bearer {create_token(app.extensions['router'].db, 'viewer')}"}
+
+
+def test_a_redelivered_event_writes_nothing_twice(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk))
+    client = app.test_client()
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen yesterday")
+    event = zendesk_event(zendesk, tid)
+    first = post_zendesk(client, event)
+    again = post_zendesk(client, event)
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json["decision_id"] == first.json["decision_id"]
+    drain(app)
+    assert len(zendesk.updates(tid)) == 1 and len(zendesk.notes(tid)) == 1
+
+
+def test_suggest_mode_adds_tags_and_a_note_but_reassigns_nothing(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk, mode="suggest"))
+    tid = _ticket(zendesk, "Exchange rate", "What exchange rate do I get when paying in euros?")
+    assert post_zendesk(app.test_client(), zendesk_event(zendesk, tid)).status_code == 201
+    drain(app)
+    ticket = zendesk.tickets[tid]
+    assert ticket["group_id"] is None and ticket["priority"] is None
+    assert "router" in ticket["tags"]
+    assert "Suggested: queue fx" in zendesk.notes(tid)[0]["body"]
+
+
+def test_an_agent_change_between_decision_and_delivery_is_not_overwritten(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk))
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    assert post_zendesk(app.test_client(), zendesk_event(zendesk, tid)).status_code == 201
+    vip = zendesk.add_group("VIP desk")
+    zendesk.agent_update(tid, group_id=vip, priority="high")
+    drain(app)
+    ticket = zendesk.tickets[tid]
+    assert ticket["group_id"] == vip and ticket["priority"] == "high"
+    assert "Not reassigned" in zendesk.notes(tid)[0]["body"]
+    rows = app.test_client().get("/v1/deliveries", headers=_admin(app)).json["items"]
+    assert rows[0]["status"] == "delivered" and rows[0]["outcome"] == "agent_changed"
+
+
+def _admin(app) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from router.auth import create_token
+
+    return {"Authorization": f"Bearer {create_token(app.extensions['router'].db, 'admin')}"}
+
+
+def test_a_customer_reply_never_reassigns_a_ticket_an_agent_moved(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk))
+    client = app.test_client()
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    post_zendesk(client, zendesk_event(zendesk, tid))
+    drain(app)
+    routed = zendesk.tickets[tid]["group_id"]
+    other = zendesk.add_group("Second line")
+    zendesk.agent_update(tid, group_id=other)
+    reply = zendesk_event(
+        zendesk, tid, "ticket.comment_added",
+        comment={"author": {"id": "1", "is_staff": False, "name": "Maria"}, "body": "Also what is the exchange rate?",
+                 "id": "77", "is_public": True},
+    )
+    resp = post_zendesk(client, reply)
+    assert resp.status_code == 201 and resp.json["revision"] == 2
+    drain(app)
+    assert zendesk.tickets[tid]["group_id"] == other != routed
+    assert post_zendesk(client, reply).status_code == 200  # redelivered comment: no third revision
+
+
+def test_a_staff_comment_and_other_events_are_recorded_not_decided(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk))
+    client = app.test_client()
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    staff = zendesk_event(
+        zendesk, tid, "ticket.comment_added",
+        comment={"author": {"id": "9", "is_staff": True, "name": "Alex"}, "body": "On it", "id": "78"},
+    )
+    assert post_zendesk(client, staff).status_code == 202
+    moved = zendesk_event(zendesk, tid, "ticket.group_assignment_changed", current="5", previous="4")
+    first = post_zendesk(client, moved)
+    assert first.status_code == 202 and first.json["recorded"].endswith("group_assignment_changed")
+    assert post_zendesk(client, moved).json["duplicate"] is True
+    unknown = {**moved, "id": "x-1", "type": "zen:event-type:user.created"}
+    resp = post_zendesk(client, unknown)
+    assert resp.status_code == 200 and "ignored" in resp.json
+    assert client.get(f"/v1/tickets/zendesk/{tid}", headers=_viewer(app)).status_code == 404
+
+
+def test_429_is_retried_after_retry_after_and_then_delivered(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk))
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    post_zendesk(app.test_client(), zendesk_event(zendesk, tid))
+    zendesk.fail_next(429, headers={"Retry-After": "1"})
+    started = time.monotonic()
+    drain(app, rounds=40)
+    assert time.monotonic() - started >= 0.9
+    assert len(zendesk.notes(tid)) == 1 and zendesk.tickets[tid]["priority"] == "urgent"
+
+
+def test_a_timeout_after_zendesk_applied_the_update_adds_no_second_note(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk, ROUTER_DELIVERY_TIMEOUT_S="0.5"))
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    post_zendesk(app.test_client(), zendesk_event(zendesk, tid))
+    zendesk.delay_next(1.5, times=2)  # the ticket read and the update both answer too late
+    drain(app, rounds=40)
+    time.sleep(1.6)
+    drain(app, rounds=40)
+    assert len(zendesk.notes(tid)) == 1
+
+
+def test_a_dead_letter_is_shown_and_retried(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk))
+    client = app.test_client()
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    post_zendesk(client, zendesk_event(zendesk, tid))
+    zendesk.fail_next(401)
+    drain(app)
+    dead = client.get("/v1/deliveries?status=dead", headers=_admin(app)).json["items"]
+    assert len(dead) == 1 and dead[0]["last_status"] == 401 and "401" in dead[0]["last_error"]
+    assert zendesk.api_token not in str(dead)
+    resp = client.post(f"/v1/deliveries/{dead[0]['id']}/retry", headers=_admin(app))
+    assert resp.status_code == 200 and resp.json["retried"] == 1
+    drain(app)
+    assert len(zendesk.notes(tid)) == 1
+    assert client.get("/v1/deliveries?status=dead", headers=_admin(app)).json["total"] == 0
+
+
+def test_a_queue_without_a_group_is_a_permanent_failure(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk))
+    for gid, name in list(zendesk.groups.items()):
+        if name == "Fraud":
+            del zendesk.groups[gid]
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    post_zendesk(app.test_client(), zendesk_event(zendesk, tid))
+    drain(app)
+    dead = app.test_client().get("/v1/deliveries?status=dead", headers=_admin(app)).json["items"]
+    assert "no group 'fraud'" in dead[0]["last_error"]
+
+
+def test_freshdesk_ticket_is_routed_with_merged_tags_and_a_private_note(
+    make_app, zendesk: ZendeskStandin, freshdesk: FreshdeskStandin
+) -> None:
+    app = make_app(writeback_env(zendesk, freshdesk))
+    tid = freshdesk.add_ticket("Transfer not arrived", "I sent money three days ago and it has not arrived",
+                               tags=["from-email"])
+    payload = {"freshdesk_webhook": {"ticket_id": tid, "ticket_subject": "Transfer not arrived",
+                                     "ticket_description": "I sent money three days ago and it has not arrived",
+                                     "ticket_priority": "Low", "ticket_tags": "from-email"}}
+    resp = post_freshdesk(app.test_client(), payload)
+    assert resp.status_code == 201 and resp.json["queue"] == "transfers"
+    drain(app)
+    ticket = freshdesk.tickets[tid]
+    assert freshdesk.groups[ticket["group_id"]] == "Transfers" and ticket["priority"] == 2
+    assert "from-email" in ticket["tags"] and "queue_transfers" in ticket["tags"]
+    notes = freshdesk.notes(tid)
+    assert len(notes) == 1 and notes[0]["private"] is True and "Routed to queue transfers" in notes[0]["body"]
