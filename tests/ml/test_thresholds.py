@@ -104,7 +104,6 @@ def test_curve_is_monotone_in_the_target() -> None:
 
 
 def test_reason_value_counts_what_each_rule_adds() -> None:
-    classes = ["a", "b"]
     proba = np.array([[0.9, 0.1]] * 8 + [[0.52, 0.48]] * 2)
     oof = OutOfFold.from_proba([0] * 8 + [1] * 2, proba, novelty=[0.1] * 8 + [0.9] * 2)
     value = reason_value(oof, np.array([0.5, 0.5]), ambiguity_margin=0.1, novelty_threshold=0.5)
