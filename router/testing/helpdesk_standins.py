@@ -17,8 +17,8 @@ Zendesk https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/ (
 https://developer.zendesk.com/api-reference/introduction/requests/ (errors, X-Rate-Limit headers),
 https://developer.zendesk.com/api-reference/introduction/pagination/ (offset pagination);
 Freshdesk https://developers.freshdesk.com/api/ (tickets, notes, conversations, groups, contacts, errors,
-pagination through the ``link`` header, X-RateLimit headers). Where a vendor documents no body (a 429 from
-Zendesk, a 404 from Freshdesk) the stand-in sends none either.
+pagination through the ``link`` header, X-RateLimit headers). Where the documentation shows no error body
+(Zendesk's 429, Freshdesk's 404) the stand-in sends an empty one, so a client cannot come to depend on one.
 """
 
 from __future__ import annotations
@@ -109,6 +109,12 @@ def _text_of(markup: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text)).strip()
 
 
+def _encode(body: Any) -> bytes:
+    if body is None:
+        return b""
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     standin: _Standin
@@ -142,13 +148,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         reply, delay = standin._respond(self.command, parts.path, parse_qs(parts.query), dict(self.headers), raw)
         if delay:
             standin._stopping.wait(delay)
-        data = (
-            b""
-            if reply.body is None
-            else reply.body
-            if isinstance(reply.body, bytes)
-            else json.dumps(reply.body).encode()
-        )
+        data = _encode(reply.body)
         try:
             self.send_response(reply.status)
             headers = {"Content-Type": "application/json; charset=utf-8", **reply.headers} if data else reply.headers
@@ -220,6 +220,12 @@ class _Standin:
                 sent["Retry-After"] = "1"
             for _ in range(times):
                 self._faults.append(_Fault(status, sent, self._fault_body(status) if body is None else body))
+
+    def clear_faults(self) -> None:
+        """Forget the failures and delays still queued (the helpdesk is healthy again)."""
+        with self._lock:
+            self._faults.clear()
+            self._delays.clear()
 
     def delay_next(self, seconds: float, times: int = 1) -> None:
         """Hold the answer to the next ``times`` requests for ``seconds``.
@@ -534,7 +540,7 @@ class ZendeskStandin(_Standin):
             group = changes["group_id"]
             if group is not None and not (_is_int(group) and group in self.groups):
                 invalid("group", "is invalid")
-        if "priority" in changes and changes["priority"] not in (None, "", *self.PRIORITIES):
+        if "priority" in changes and changes["priority"] not in (None, *self.PRIORITIES):
             invalid("priority", f"must be one of {', '.join(self.PRIORITIES)}")
         if "status" in changes and changes["status"] not in self.STATUSES:
             invalid("status", f"must be one of {', '.join(self.STATUSES)}")
@@ -556,8 +562,6 @@ class ZendeskStandin(_Standin):
         for name in ("group_id", "priority", "status", "subject", "assignee_id", "type"):
             if name in changes:
                 ticket[name] = changes[name]
-        if ticket["priority"] == "":
-            ticket["priority"] = None  # Zendesk clears the priority when given an empty one
         tags: list[str] = list(changes["tags"]) if "tags" in changes else list(ticket["tags"])
         tags += [t for t in changes.get("additional_tags", []) if t not in tags]
         ticket["tags"] = [t for t in dict.fromkeys(tags) if t not in changes.get("remove_tags", [])]
