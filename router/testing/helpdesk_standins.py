@@ -17,8 +17,10 @@ Zendesk https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/ (
 https://developer.zendesk.com/api-reference/introduction/requests/ (errors, X-Rate-Limit headers),
 https://developer.zendesk.com/api-reference/introduction/pagination/ (offset pagination);
 Freshdesk https://developers.freshdesk.com/api/ (tickets, notes, conversations, groups, contacts, errors,
-pagination through the ``link`` header, X-RateLimit headers). Where the documentation shows no error body
-(Zendesk's 429, Freshdesk's 404) the stand-in sends an empty one, so a client cannot come to depend on one.
+pagination through the ``link`` header, X-RateLimit headers). Zendesk's 429 is text/html, as in
+https://developer.zendesk.com/documentation/ticketing/using-the-zendesk-api/best-practices-for-avoiding-rate-limiting/;
+where the documentation shows no error body (Freshdesk's 404 and 429) the stand-in sends an empty one, so a client
+cannot come to depend on one.
 """
 
 from __future__ import annotations
@@ -215,7 +217,7 @@ class _Standin:
     def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None, body: Any = None) -> None:
         """Answer the next ``times`` requests with ``status`` and change nothing (a 429 gets ``Retry-After: 1``)."""
         with self._lock:
-            sent = dict(headers or {})
+            sent = {**self._fault_headers(status), **(headers or {})}
             if status == 429 and not any(k.lower() == "retry-after" for k in sent):
                 sent["Retry-After"] = "1"
             for _ in range(times):
@@ -262,6 +264,9 @@ class _Standin:
 
     def _fault_body(self, status: int) -> Any:
         return None
+
+    def _fault_headers(self, status: int) -> dict[str, str]:
+        return {}
 
     def _rate_headers(self, limit: int, remaining: int) -> dict[str, str]:
         return {}
@@ -311,7 +316,7 @@ class _Standin:
             self._window.popleft()
         if self._per_minute is not None and len(self._window) >= self._per_minute:
             retry = max(1, math.ceil(60 - (now - self._window[0])))
-            headers = {**self._rate_headers(self._per_minute, 0), "Retry-After": str(retry)}
+            headers = {**self._fault_headers(429), **self._rate_headers(self._per_minute, 0), "Retry-After": str(retry)}
             return Reply(429, self._fault_body(429), headers)
         self._window.append(now)
         return None
@@ -448,8 +453,11 @@ class ZendeskStandin(_Standin):
         if status == 409:
             return self.CONFLICT
         if status == 429:
-            return None
+            return b"Rate limit exceeded, please wait before retrying"
         return {"error": "InternalError" if status >= 500 else "InvalidRequest", "description": f"HTTP {status}"}
+
+    def _fault_headers(self, status: int) -> dict[str, str]:
+        return {"Content-Type": "text/html; charset=utf-8"} if status == 429 else {}
 
     def _rate_headers(self, limit: int, remaining: int) -> dict[str, str]:
         return {"X-Rate-Limit": str(limit), "X-Rate-Limit-Remaining": str(remaining)}

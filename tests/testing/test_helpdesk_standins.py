@@ -204,6 +204,7 @@ def test_zendesk_rate_limit_answers_429_with_retry_after(zd: ZendeskStandin, htt
     http.get(f"{zd.url}/api/v2/groups.json", auth=ZD_AUTH)
     limited = http.get(f"{zd.url}/api/v2/groups.json", auth=ZD_AUTH)
     assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert limited.headers["Content-Type"].startswith("text/html") and limited.text
     zd.rate_limit(None)
     assert http.get(f"{zd.url}/api/v2/groups.json", auth=ZD_AUTH).status_code == 200
 
