@@ -40,6 +40,9 @@ def _post_worker_init(worker: Any) -> None:
         context.runtime.refresh()
     except Exception:  # the worker still serves; /readyz reports what is missing
         worker.log.exception("could not load the active model at start")
+    if context.settings.delivery_thread:
+        # Write-back: each worker drains the outbox (woken by its own commits, polling for the rest).
+        worker.router_delivery = context.delivery.start()
     if context.settings.scheduler:
         # Every worker schedules the jobs; a lease in the database lets one process run each run
         # (the model guardrail watch is one of them).
@@ -53,6 +56,9 @@ def _worker_exit(_server: Any, worker: Any) -> None:
     scheduler = getattr(worker, "router_scheduler", None)
     if scheduler is not None:
         scheduler.shutdown(wait=False)
+    delivery = getattr(worker, "router_delivery", None)
+    if delivery is not None:
+        delivery.stop(timeout=5)
 
 
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:

@@ -17,8 +17,19 @@ from router.testing.helpdesk_standins import CallbackReceiver, FreshdeskStandin,
 from router.testing.webhooks import freshdesk_headers, zendesk_headers
 from tests.conftest import prepare_home
 
-QUEUES = ("fraud", "cards", "card_payments", "cash", "transfers", "top_ups", "fx", "fees", "identity", "account",
-          "general")
+QUEUES = (
+    "fraud",
+    "cards",
+    "card_payments",
+    "cash",
+    "transfers",
+    "top_ups",
+    "fx",
+    "fees",
+    "identity",
+    "account",
+    "general",
+)
 
 
 @pytest.fixture
@@ -43,8 +54,9 @@ def callback() -> Iterator[CallbackReceiver]:
         yield cb
 
 
-def writeback_env(zendesk: ZendeskStandin, freshdesk: FreshdeskStandin | None = None, mode: str = "route",
-                  **extra: str) -> dict[str, str]:
+def writeback_env(
+    zendesk: ZendeskStandin, freshdesk: FreshdeskStandin | None = None, mode: str = "route", **extra: str
+) -> dict[str, str]:
     env = {
         "ROUTER_ZENDESK_URL": zendesk.url,
         "ROUTER_ZENDESK_EMAIL": zendesk.email,

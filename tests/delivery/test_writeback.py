@@ -13,9 +13,12 @@ def drain(app, rounds: int = 20) -> None:  # type: ignore[no-untyped-def]
     worker = app.extensions["router"].delivery
     for _ in range(rounds):
         if not worker.run_once():
-            pending = app.extensions["router"].db.engine.connect().exec_driver_sql(
-                "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending')"
-            ).scalar()
+            pending = (
+                app.extensions["router"]
+                .db.engine.connect()
+                .exec_driver_sql("SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending')")
+                .scalar()
+            )
             if not pending:
                 return
             time.sleep(0.15)
@@ -106,9 +109,15 @@ def test_a_customer_reply_never_reassigns_a_ticket_an_agent_moved(make_app, zend
     other = zendesk.add_group("Second line")
     zendesk.agent_update(tid, group_id=other)
     reply = zendesk_event(
-        zendesk, tid, "ticket.comment_added",
-        comment={"author": {"id": "1", "is_staff": False, "name": "Maria"}, "body": "Also what is the exchange rate?",
-                 "id": "77", "is_public": True},
+        zendesk,
+        tid,
+        "ticket.comment_added",
+        comment={
+            "author": {"id": "1", "is_staff": False, "name": "Maria"},
+            "body": "Also what is the exchange rate?",
+            "id": "77",
+            "is_public": True,
+        },
     )
     resp = post_zendesk(client, reply)
     assert resp.status_code == 201 and resp.json["revision"] == 2
@@ -122,7 +131,9 @@ def test_a_staff_comment_and_other_events_are_recorded_not_decided(make_app, zen
     client = app.test_client()
     tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
     staff = zendesk_event(
-        zendesk, tid, "ticket.comment_added",
+        zendesk,
+        tid,
+        "ticket.comment_added",
         comment={"author": {"id": "9", "is_staff": True, "name": "Alex"}, "body": "On it", "id": "78"},
     )
     assert post_zendesk(client, staff).status_code == 202
@@ -191,11 +202,18 @@ def test_freshdesk_ticket_is_routed_with_merged_tags_and_a_private_note(
     make_app, zendesk: ZendeskStandin, freshdesk: FreshdeskStandin
 ) -> None:
     app = make_app(writeback_env(zendesk, freshdesk))
-    tid = freshdesk.add_ticket("Transfer not arrived", "I sent money three days ago and it has not arrived",
-                               tags=["from-email"])
-    payload = {"freshdesk_webhook": {"ticket_id": tid, "ticket_subject": "Transfer not arrived",
-                                     "ticket_description": "I sent money three days ago and it has not arrived",
-                                     "ticket_priority": "Low", "ticket_tags": "from-email"}}
+    tid = freshdesk.add_ticket(
+        "Transfer not arrived", "I sent money three days ago and it has not arrived", tags=["from-email"]
+    )
+    payload = {
+        "freshdesk_webhook": {
+            "ticket_id": tid,
+            "ticket_subject": "Transfer not arrived",
+            "ticket_description": "I sent money three days ago and it has not arrived",
+            "ticket_priority": "Low",
+            "ticket_tags": "from-email",
+        }
+    }
     resp = post_freshdesk(app.test_client(), payload)
     assert resp.status_code == 201 and resp.json["queue"] == "transfers"
     drain(app)
