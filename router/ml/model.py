@@ -23,6 +23,9 @@ from router.ml.thresholds import (
     DEFAULT_INTENT_FLOOR,
     DEFAULT_TARGET_PRECISION,
     OutOfFold,
+    ambiguous_text,
+    low_confidence_text,
+    novel_text,
     review_reasons,
 )
 
@@ -51,6 +54,9 @@ class Prediction:
     explanation: dict[str, Any] = field(default_factory=dict)
     threshold: float | None = None  # the cutoff the confidence was compared with
     novelty: float | None = None
+    #: each of the model's review reasons in a reviewer's words, e.g. ``low_confidence``:
+    #: ``confidence 0.62 below the 0.71 needed for card_arrival``
+    review_notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def needs_review(self) -> bool:
@@ -69,6 +75,7 @@ class Prediction:
             "threshold": self.threshold,
             "explanation": self.explanation,
             "novelty": self.novelty,
+            "review_notes": dict(self.review_notes),
         }
 
 
@@ -128,16 +135,26 @@ class RouterModel:
         margin = conf - float(proba[top[1]]) if k > 1 else conf
         intent = str(classes[top[0]])
         threshold = self.threshold_for(intent)
+        reasons = review_reasons(conf, margin, threshold, self.ambiguity_margin)
+        if self.novel_review and novelty is not None and novelty > self.novelty_threshold:
+            reasons += ("novel",)
+        notes = {}
+        if "low_confidence" in reasons:
+            notes["low_confidence"] = low_confidence_text(conf, threshold, intent)
+        if "ambiguous" in reasons and k > 1:
+            notes["ambiguous"] = ambiguous_text(margin, self.ambiguity_margin, str(classes[top[1]]))
+        if "novel" in reasons and novelty is not None:
+            notes["novel"] = novel_text(novelty, self.novelty_threshold)
         return Prediction(
             intent=intent,
             confidence=conf,
             alternatives=[{"intent": str(classes[i]), "confidence": float(proba[i])} for i in top],
             margin=margin,
-            review_reasons=review_reasons(conf, margin, threshold, self.ambiguity_margin)
-            + (("novel",) if self.novel_review and novelty is not None and novelty > self.novelty_threshold else ()),
+            review_reasons=reasons,
             explanation=explanation,
             threshold=threshold,
             novelty=novelty,
+            review_notes=notes,
         )
 
     @property

@@ -279,6 +279,35 @@ def precision_curve(
 CURVE_TARGETS: tuple[float, ...] = (0.90, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.985, 0.99, 0.995)
 
 
+def _pair(value: float, bound: float) -> tuple[str, str]:
+    """Both numbers with the fewest decimals (2 to 4) that keep them apart."""
+    for digits in (2, 3, 4):
+        a, b = f"{value:.{digits}f}", f"{bound:.{digits}f}"
+        if a != b:
+            return a, b
+    return a, b
+
+
+def low_confidence_text(confidence: float, threshold: float, intent: str) -> str:
+    """A reviewer's reading of ``low_confidence``: ``confidence 0.62 below the 0.71 needed for card_arrival``."""
+    if threshold >= NEVER:
+        return f"confidence {confidence:.2f}, but {intent} is never auto-routed (no cutoff reaches the target)"
+    conf, need = _pair(confidence, threshold)
+    return f"confidence {conf} below the {need} needed for {intent}"
+
+
+def ambiguous_text(margin: float, ambiguity_margin: float, runner_up: str) -> str:
+    """``only 0.06 ahead of card_delivery_estimate (0.10 needed)``."""
+    gap, need = _pair(margin, ambiguity_margin)
+    return f"only {gap} ahead of {runner_up} ({need} needed)"
+
+
+def novel_text(novelty: float, novelty_threshold: float) -> str:
+    """``novelty 0.52 above the 0.40 of known tickets``."""
+    score, bound = _pair(novelty, novelty_threshold)
+    return f"novelty {score} above the {bound} of known tickets"
+
+
 def review_reasons(
     confidence: float, margin: float, threshold: float, ambiguity_margin: float = DEFAULT_AMBIGUITY_MARGIN
 ) -> tuple[str, ...]:

@@ -78,7 +78,12 @@ def decision_for(
         "tags": routing.tags,
         "needs_review": bool(reasons),
         "review_reasons": reasons,
-        "explanation": {"words": prediction.get("explanation") or {}, "rules": routing.trace},
+        "explanation": {
+            "words": prediction.get("explanation") or {},
+            "rules": routing.trace,
+            # the model's review reasons in words, e.g. "confidence 0.62 below the 0.71 needed for card_arrival"
+            "review": dict(prediction.get("review_notes") or {}),
+        },
         "novelty": prediction.get("novelty"),
         "model_version": model_version,
         "ruleset_version": ruleset.version,

@@ -37,7 +37,7 @@ def test_prediction_fields(small_model: RouterModel) -> None:
     assert any(item["word"] == "stolen" for item in pred.explanation["toward"])
     data = pred.to_dict()
     json.dumps(data)
-    assert data["needs_review"] is False and data["review_reasons"] == []
+    assert data["needs_review"] is False and data["review_reasons"] == [] and data["review_notes"] == {}
     with pytest.raises(AttributeError):
         pred.intent = "x"  # type: ignore[misc]
 
@@ -46,8 +46,12 @@ def test_review_reasons_from_thresholds(small_model: RouterModel) -> None:
     pred = small_model.predict("what exchange rate do you use for euros")
     assert pred.intent == "exchange_rate"
     assert "low_confidence" in pred.review_reasons and pred.needs_review
+    note = pred.review_notes["low_confidence"]  # e.g. "confidence 0.9999 below the 1.0000 needed for exchange_rate"
+    assert note.startswith("confidence 0.9") and note.endswith(" below the 1.0000 needed for exchange_rate")
+    assert pred.to_dict()["review_notes"] == pred.review_notes
     vague = small_model.predict("hello")
     assert vague.needs_review
+    assert set(vague.review_notes) == set(vague.review_reasons)
 
 
 def test_batch_matches_single(small_model: RouterModel, small_test) -> None:

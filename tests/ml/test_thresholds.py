@@ -8,7 +8,10 @@ import pytest
 from router.ml.thresholds import (
     NEVER,
     OutOfFold,
+    ambiguous_text,
     choose,
+    low_confidence_text,
+    novel_text,
     precision_curve,
     reason_value,
     review_reasons,
@@ -118,3 +121,16 @@ def test_review_reasons() -> None:
     assert review_reasons(0.5, 0.3, 0.9) == ("low_confidence",)
     assert review_reasons(0.5, 0.05, 0.4) == ("ambiguous",)
     assert review_reasons(0.45, 0.02, 0.9, ambiguity_margin=0.1) == ("low_confidence", "ambiguous")
+
+
+def test_reasons_in_a_reviewers_words() -> None:
+    assert (
+        low_confidence_text(0.6234, 0.7071, "card_arrival") == "confidence 0.62 below the 0.71 needed for card_arrival"
+    )
+    # as many decimals as it takes to tell them apart
+    assert low_confidence_text(0.7061, 0.7089, "x") == "confidence 0.706 below the 0.709 needed for x"
+    assert "never auto-routed" in low_confidence_text(0.99, NEVER, "x")
+    assert (
+        ambiguous_text(0.06, 0.1, "card_delivery_estimate") == "only 0.06 ahead of card_delivery_estimate (0.10 needed)"
+    )
+    assert novel_text(0.523, 0.399) == "novelty 0.52 above the 0.40 of known tickets"
