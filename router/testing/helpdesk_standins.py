@@ -17,10 +17,11 @@ Zendesk https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/ (
 https://developer.zendesk.com/api-reference/introduction/requests/ (errors, X-Rate-Limit headers),
 https://developer.zendesk.com/api-reference/introduction/pagination/ (offset pagination);
 Freshdesk https://developers.freshdesk.com/api/ (tickets, notes, conversations, groups, contacts, errors,
-pagination through the ``link`` header, X-RateLimit headers). Zendesk's 429 is text/html, as in
-https://developer.zendesk.com/documentation/ticketing/using-the-zendesk-api/best-practices-for-avoiding-rate-limiting/;
-where the documentation shows no error body (Freshdesk's 404 and 429) the stand-in sends an empty one, so a client
-cannot come to depend on one.
+pagination through the ``Link`` header, X-RateLimit headers). Zendesk's 429 is text/html, as in
+https://developer.zendesk.com/documentation/ticketing/using-the-zendesk-api/best-practices-for-avoiding-rate-limiting/.
+Freshdesk's 404 body (a single space), its 429 (``Retry-After`` and a JSON message, no X-RateLimit headers) and
+its ``Link`` format follow a public copy of Freshdesk's own source and API tests,
+https://github.com/Ramesh-Veeriaperumal/freshconsult (``lib/middleware/fd_api_throttler.rb``).
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ class _Standin:
     """Server plumbing, request log and fault injection shared by every stand-in."""
 
     default_rate_limit: ClassVar[int] = 700
+    rate_headers_on_429: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -316,7 +318,8 @@ class _Standin:
             self._window.popleft()
         if self._per_minute is not None and len(self._window) >= self._per_minute:
             retry = max(1, math.ceil(60 - (now - self._window[0])))
-            headers = {**self._fault_headers(429), **self._rate_headers(self._per_minute, 0), "Retry-After": str(retry)}
+            headers = self._rate_headers(self._per_minute, 0) if self.rate_headers_on_429 else {}
+            headers = {**self._fault_headers(429), **headers, "Retry-After": str(retry)}
             return Reply(429, self._fault_body(429), headers)
         self._window.append(now)
         return None
@@ -631,6 +634,7 @@ class FreshdeskStandin(_Standin):
     """
 
     default_rate_limit: ClassVar[int] = 3000
+    rate_headers_on_429: ClassVar[bool] = False  # Freshdesk's throttler leaves them off a 429
     UPDATABLE: ClassVar[frozenset[str]] = frozenset(_FRESHDESK_UPDATE_FIELDS.split())
 
     def __init__(self, api_key: str = "fd-key", page_size: int = 30) -> None:
@@ -731,9 +735,16 @@ class FreshdeskStandin(_Standin):
     def _fault_body(self, status: int) -> Any:
         if status == 401:
             return {"code": "invalid_credentials", "message": "You have to be logged in to perform this action."}
-        if status in (404, 429) or status >= 500:
+        if status == 404:
+            return b" "
+        if status == 429:
+            return {"message": "You have exceeded the limit of requests per hour"}
+        if status >= 500:
             return None
         return {"code": "invalid_request", "message": f"HTTP {status}"}
+
+    def _not_found(self) -> Reply:
+        return Reply(404, self._fault_body(404))  # Freshdesk answers a JSON content type and a single space
 
     def _rate_headers(self, limit: int, remaining: int) -> dict[str, str]:
         return {
@@ -751,7 +762,7 @@ class FreshdeskStandin(_Standin):
         if match := re.fullmatch(r"/api/v2/tickets/(\d+)", path):
             ticket = self.tickets.get(int(match[1]))
             if ticket is None:
-                return Reply(404)
+                return self._not_found()
             if method == "GET":
                 return Reply(200, copy.deepcopy(ticket))
             if method == "PUT":
@@ -761,12 +772,12 @@ class FreshdeskStandin(_Standin):
         if (match := re.fullmatch(r"/api/v2/tickets/(\d+)/conversations", path)) and method == "GET":
             ticket_id = int(match[1])
             if ticket_id not in self.tickets:
-                return Reply(404)
+                return self._not_found()
             return Reply(200, copy.deepcopy(self.conversations[ticket_id]))
         if (match := re.fullmatch(r"/api/v2/contacts/(\d+)", path)) and method == "GET":
             contact = self.contacts.get(int(match[1]))
-            return Reply(200, {**copy.deepcopy(contact), "active": True}) if contact else Reply(404)
-        return Reply(404)
+            return Reply(200, {**copy.deepcopy(contact), "active": True}) if contact else self._not_found()
+        return self._not_found()
 
     def _list_groups(self, query: dict[str, list[str]]) -> Reply:
         page, per_page = _page_args(query, self.page_size, 100)
@@ -774,7 +785,7 @@ class FreshdeskStandin(_Standin):
         chosen = ids[(page - 1) * per_page : page * per_page]
         headers: dict[str, str] = {}
         if page * per_page < len(ids):
-            headers["link"] = f'<{self.url}/api/v2/groups?page={page + 1}&per_page={per_page}>; rel="next"'
+            headers["Link"] = f'<{self.url}/api/v2/groups?per_page={per_page}&page={page + 1}>; rel="next"'
         groups: list[dict[str, Any]] = [
             {"id": g, "name": self.groups[g], "description": None, "agent_ids": [], "group_type": "support_agent_group"}
             for g in chosen
@@ -806,13 +817,13 @@ class FreshdeskStandin(_Standin):
             tags = body["tags"]
             if not isinstance(tags, list):
                 errors.append(("tags", _mismatch(tags, "Array"), "datatype_mismatch"))
-            elif not all(isinstance(t, str) for t in tags):
+            elif not all(t is None or isinstance(t, str) for t in tags):
                 errors.append(("tags", "It should contain elements of type String only", "datatype_mismatch"))
         if errors:
             return self._invalid(errors)
         for name in ("group_id", "priority", "status", "tags", "subject", "responder_id", "type"):
             if name in body:
-                ticket[name] = list(body[name]) if name == "tags" else body[name]
+                ticket[name] = [t for t in body[name] if t] if name == "tags" else body[name]
         if "description" in body:
             ticket["description"] = body["description"]
             ticket["description_text"] = _text_of(str(body["description"]))
@@ -822,7 +833,7 @@ class FreshdeskStandin(_Standin):
 
     def _create_note(self, ticket_id: int, body: Any) -> Reply:
         if ticket_id not in self.tickets:
-            return Reply(404)
+            return self._not_found()
         if not isinstance(body, dict):
             return self._invalid([("", "It should be a/an key/value pair", "datatype_mismatch")])
         errors = []

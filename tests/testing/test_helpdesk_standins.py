@@ -303,6 +303,17 @@ def test_freshdesk_rate_limit_headers_and_429(fd: FreshdeskStandin, http: reques
     assert ok.headers["X-RateLimit-Used-CurrentRequest"] == "1"
     limited = http.get(f"{fd.url}/api/v2/groups", auth=FD_AUTH)
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert "X-RateLimit-Remaining" not in limited.headers and limited.json()["message"]
+
+
+def test_freshdesk_unknown_ticket_is_404_with_a_blank_body(fd: FreshdeskStandin, http: requests.Session) -> None:
+    reply = fd_put(fd, http, 999999, priority=2)
+    assert (reply.status_code, reply.text) == (404, " ")
+
+
+def test_freshdesk_update_drops_empty_tags(fd: FreshdeskStandin, http: requests.Session) -> None:
+    ticket = fd.add_ticket("Transfer", "<p>Hi</p>", tags=["old"])
+    assert fd_put(fd, http, ticket, tags=["routed", "", None]).json()["tags"] == ["routed"]
 
 
 # -- fault injection, common to all three ----------------------------------------------------------------------
