@@ -120,7 +120,7 @@ def train(
 @click.option("--label-column", default="category", show_default=True, help="Column holding the intent.")
 @handles_errors
 def evaluate(data_path: Path, version: str | None, text_column: str, label_column: str) -> None:
-    """Accuracy, macro-F1, ECE, coverage at precision and per-intent figures, as JSON."""
+    """Accuracy, macro-F1, ECE, coverage at precision, per-intent figures and the precision/share curve, as JSON."""
     from .services.training import evaluate_file
 
     _emit(evaluate_file(_context(), data_path, version=version, text_column=text_column, label_column=label_column))
@@ -411,6 +411,8 @@ def plugins_list() -> None:
 
 
 from . import (  # noqa: E402 - these modules attach their command groups to `main`
+    cli_deliveries,  # noqa: F401 - `router deliveries`
     cli_monitoring,  # noqa: F401 - `router drift`, `router jobs`
     cli_review,  # noqa: F401 - `router review`
+    cli_tokens,  # noqa: F401 - `router tokens list`, `router tokens revoke`
 )

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..context import Context
 from ..db import Decision, Ticket
-from ..delivery import enqueue_decision
+from ..delivery import enqueue_decision, outbox
 from ..errors import NotFound, ValidationError
 from ..ml.normalize import normalize_text
 from ..review import queue as review_queue
@@ -201,9 +201,12 @@ def ticket_with_decisions(ctx: Context, source: str, external_id: str) -> dict[s
         ticket = s.scalars(select(Ticket).where(Ticket.source == source, Ticket.external_id == external_id)).first()
         if ticket is None:
             raise NotFound(f"no ticket {external_id!r} from source {source!r}")
-        rows = s.connection().execute(_DECISIONS_OF, {"ticket_id": ticket.id}).mappings()
-        return {
-            **stored_ticket(ticket),
-            "received_at": ticket.received_at,
-            "decisions": [decision_out(source, external_id, row) for row in rows],
-        }
+        conn = s.connection()
+        decisions = [
+            decision_out(source, external_id, row)
+            for row in conn.execute(_DECISIONS_OF, {"ticket_id": ticket.id}).mappings()
+        ]
+        sent = outbox.for_decisions(conn, [d["decision_id"] for d in decisions])
+        for d in decisions:
+            d["deliveries"] = sent.get(d["decision_id"], [])
+        return {**stored_ticket(ticket), "received_at": ticket.received_at, "decisions": decisions}

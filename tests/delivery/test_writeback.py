@@ -222,3 +222,36 @@ def test_freshdesk_ticket_is_routed_with_merged_tags_and_a_private_note(
     assert "from-email" in ticket["tags"] and "queue_transfers" in ticket["tags"]
     notes = freshdesk.notes(tid)
     assert len(notes) == 1 and notes[0]["private"] is True and "Routed to queue transfers" in notes[0]["body"]
+
+
+def test_the_ticket_shows_what_was_written_back(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk))
+    client = app.test_client()
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    post_zendesk(client, zendesk_event(zendesk, tid))
+    drain(app)
+    decision = client.get(f"/v1/tickets/zendesk/{tid}", headers=_viewer(app)).json["decisions"][0]
+    [sent] = decision["deliveries"]
+    assert sent["status"] == "delivered" and sent["outcome"] == "routed" and sent["connector"] == "zendesk"
+    assert sent["result"]["wrote"]["priority"] == "urgent"
+
+
+def test_deliveries_from_the_command_line(make_app, zendesk: ZendeskStandin) -> None:
+    from click.testing import CliRunner
+
+    from router.cli import main
+
+    app = make_app(writeback_env(zendesk))
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    post_zendesk(app.test_client(), zendesk_event(zendesk, tid))
+    zendesk.fail_next(403)
+    drain(app)
+    env = {"ROUTER_HOME": str(app.extensions["router"].settings.home)}
+    runner = CliRunner()
+    listed = runner.invoke(main, ["deliveries", "list", "--status", "dead"], env=env)
+    assert listed.exit_code == 0 and "dead" in listed.output and "403" in listed.output
+    assert runner.invoke(main, ["deliveries", "retry"], env=env).exit_code != 0
+    retried = runner.invoke(main, ["deliveries", "retry", "--all"], env=env)
+    assert retried.exit_code == 0 and '"retried": 1' in retried.output
+    drain(app)
+    assert len(zendesk.notes(tid)) == 1
