@@ -91,6 +91,13 @@ def test_evaluate_prints_the_figures_on_the_test_set(ready_env: dict[str, str]) 
     assert report["coverage_at_precision"]["0.97"] >= 0.85
     assert set(report["coverage_at_precision"]) == {"0.95", "0.97", "0.99"}
     assert len(report["per_intent"]) == 77
+    # the trade-off: target precision 0.90 to 0.995 against the auto-routed share, chosen out of fold
+    curve = report["precision_curve"]
+    assert curve[0]["target"] == 0.9 and curve[-1]["target"] == 0.995
+    shares = [row["expected_share"] for row in curve]
+    assert shares == sorted(shares, reverse=True) and shares[-1] < shares[0]
+    at = next(row for row in curve if row["target"] == report["operating_point"]["target_precision"])
+    assert at["share"] >= 0.85 and at["precision"] >= 0.96
 
 
 def test_predict_writes_one_row_per_input(ready_env: dict[str, str], tmp_path: Path) -> None:

@@ -249,6 +249,12 @@ def reason_value(
     return out
 
 
+def label_indices(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+    """Each label's column in ``classes``; ``-1`` for a label the model does not know (never correct)."""
+    index = {str(c): i for i, c in enumerate(classes)}
+    return np.array([index.get(str(lab), -1) for lab in labels], dtype=np.intp)
+
+
 def precision_curve(
     oof: OutOfFold,
     classes: Sequence[str],

@@ -15,6 +15,7 @@ from ..errors import NotFound, TrainingDataError, ValidationError
 from ..ml.data import load_training_csv
 from ..ml.evaluate import evaluate
 from ..ml.normalize import normalize_text
+from ..ml.thresholds import CURVE_TARGETS, OutOfFold, label_indices, precision_curve
 from ..ml.train import train_model
 from ..registry import versions
 from ..registry.runtime import Loaded
@@ -184,9 +185,29 @@ def evaluate_file(
     rows = _read_rows(data_path, text_column, label_column)
     texts = [normalize_text(r[text_column] or "") for r in rows]
     labels = [r[label_column] for r in rows]
-    report = evaluate(labels, model.predict_proba(texts), model.classes, thresholds=model.thresholds)
+    proba = model.predict_proba(texts)
+    report = evaluate(labels, proba, model.classes, thresholds=model.thresholds)
     decisions = _decisions(ctx, version, model, _tickets(rows, text_column), explain=False)
-    return {"model_version": version, "rows": len(texts), **report, "routing": routing_figures(decisions)}
+    return {
+        "model_version": version,
+        "rows": len(texts),
+        **report,
+        **_curve(model, labels, proba),
+        "routing": routing_figures(decisions),
+    }
+
+
+def _curve(model: Any, labels: list[str], proba: Any) -> dict[str, Any]:
+    """The trade-off an admin chooses from: for each target precision, the thresholds the version's
+    out-of-fold predictions give, their expected auto-routed share, and what they do on these rows."""
+    oof = getattr(model, "out_of_fold", None)
+    if oof is None:  # artefacts trained before thresholds were chosen out of fold
+        return {"precision_curve": None}
+    held = OutOfFold.from_proba(label_indices(labels, model.classes), proba)
+    return {
+        "operating_point": {"target_precision": model.target_precision, "intent_floor": model.intent_floor},
+        "precision_curve": precision_curve(oof, model.classes, CURVE_TARGETS, model.intent_floor, evaluation=held),
+    }
 
 
 PREDICT_COLUMNS = (
