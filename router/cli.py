@@ -411,6 +411,8 @@ def plugins_list() -> None:
 
 
 from . import (  # noqa: E402 - these modules attach their command groups to `main`
+    cli_deliveries,  # noqa: F401 - `router deliveries`
     cli_monitoring,  # noqa: F401 - `router drift`, `router jobs`
     cli_review,  # noqa: F401 - `router review`
+    cli_tokens,  # noqa: F401 - `router tokens list`, `router tokens revoke`
 )
