@@ -866,6 +866,7 @@ class FreshdeskStandin(_Standin):
             "private": private,
             "incoming": False,
             "source": 2,
+            "support_email": None,
             "to_emails": [],
             "attachments": [],
             "created_at": stamp,
