@@ -8,6 +8,7 @@ from typing import Any
 from ..context import Context
 from ..db import Decision, Ticket
 from ..db.review import ReviewItem, ReviewLabel
+from ..delivery import enqueue_decision
 from ..errors import ValidationError
 from ..monitoring import metrics
 from ._rows import items_out, label_dict, ticket_dict
@@ -72,6 +73,19 @@ def resolve(
         if item.labels_count >= item.labels_needed:
             item.status, item.resolved_at = "resolved", now
         s.flush()
+        queued = None
+        if label.corrected and item.status == "resolved":
+            # the correction reaches the helpdesk like a decision does (same transaction, same outbox)
+            queued = enqueue_decision(
+                s.connection(),
+                ctx.settings,
+                ctx.connectors(),
+                ticket_id=item.ticket_id,
+                decision_id=item.decision_id,
+                source=ticket.source,
+                kind="correction",
+                payload={"correction": {"reviewer": reviewer, "intent": intent, "queue": queue, "note": note}},
+            )
         out = items_out(s, [item], now)[0]
         outcome = {
             **label_dict(label),
@@ -84,6 +98,8 @@ def resolve(
             "ticket": out["ticket"],
         }
         ticket_seen = ticket_dict(ticket)
+    if queued is not None:
+        ctx.delivery.wake()
     metrics.REVIEW_LABELS.labels(outcome="corrected" if label.corrected else "confirmed").inc()
     if label.corrected:
         ctx.plugins.call_each("router_on_review_outcome", outcome=outcome, ticket=ticket_seen)

@@ -255,3 +255,23 @@ def test_deliveries_from_the_command_line(make_app, zendesk: ZendeskStandin) -> 
     assert retried.exit_code == 0 and '"retried": 1' in retried.output
     drain(app)
     assert len(zendesk.notes(tid)) == 1
+
+
+def test_a_reviewers_correction_moves_the_ticket_with_a_note_saying_who_and_why(
+    make_app, zendesk: ZendeskStandin
+) -> None:
+    from router.review import claim, resolve
+    from tests.review.helpers import add_decision
+
+    app = make_app(writeback_env(zendesk))
+    ctx = app.extensions["router"]
+    tid = _ticket(zendesk, "Card question", "Something odd happened with my card")
+    item = add_decision(ctx, str(tid), intent="card_arrival", queue="cards", source="zendesk")
+    assert item is not None
+    claim(ctx, item, "ann")
+    resolve(ctx, item, "ann", "compromised_card", "fraud", "the customer says someone else used it")
+    drain(app)
+    ticket = zendesk.tickets[tid]
+    assert zendesk.groups[ticket["group_id"]] == "Fraud"
+    [note] = zendesk.notes(tid)
+    assert "Corrected by reviewer ann" in note["body"] and "someone else used it" in note["body"]
