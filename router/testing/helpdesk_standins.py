@@ -515,10 +515,12 @@ class ZendeskStandin(_Standin):
             return Reply(404, self.NOT_FOUND)
         changes = body.get("ticket") if isinstance(body, dict) else None
         if not isinstance(changes, dict):
-            return Reply(400, {"error": "InvalidEndpoint", "description": 'The body must be {"ticket": {...}}'})
+            return Reply(400, {"error": "InvalidRequest", "description": 'The body must be {"ticket": {...}}'})
         if changes.get("safe_update") and _parse_iso(changes.get("updated_stamp")) != _parse_iso(ticket["updated_at"]):
             return Reply(409, self.CONFLICT)
         details = self._invalid_fields(changes)
+        if ticket["status"] == "closed":
+            details = {"status": [{"description": "Status: closed prevents ticket update", "error": "InvalidValue"}]}
         if details:
             return Reply(422, {"error": "RecordInvalid", "description": "Record validation errors", "details": details})
         stamp = self._stamp()

@@ -174,6 +174,12 @@ def test_zendesk_bad_values_are_422_record_invalid_and_change_nothing(
     assert zd_ticket(zd, http, ticket) == before
 
 
+def test_zendesk_closed_ticket_refuses_updates(zd: ZendeskStandin, http: requests.Session) -> None:
+    ticket = zd.add_ticket("Card stolen", "Block it", status="closed")
+    reply = zd_put(zd, http, ticket, priority="high")
+    assert reply.status_code == 422 and "closed" in reply.json()["details"]["status"][0]["description"]
+
+
 def test_zendesk_groups_paginate_through_next_page(zd: ZendeskStandin, http: requests.Session) -> None:
     names = ["Cards", "Fraud", "Transfers", "Accounts", "General"]
     for name in names:
