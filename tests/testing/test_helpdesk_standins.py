@@ -339,6 +339,15 @@ def test_injected_429_carries_retry_after_and_changes_nothing(zd: ZendeskStandin
     assert len(zd.requests_to("PUT", f"/api/v2/tickets/{ticket}")) == 4
 
 
+def test_clear_faults_forgets_queued_failures_and_delays(zd: ZendeskStandin, http: requests.Session) -> None:
+    zd.fail_next(503, times=5)
+    zd.delay_next(5, times=5)
+    zd.clear_faults()
+    started = time.monotonic()
+    assert http.get(f"{zd.url}/api/v2/groups.json", auth=ZD_AUTH).status_code == 200
+    assert time.monotonic() - started < 1
+
+
 def test_delay_makes_a_client_time_out_but_the_change_lands(fd: FreshdeskStandin, http: requests.Session) -> None:
     ticket = fd.add_ticket("Transfer", "<p>Hi</p>")
     fd.delay_next(0.6)
