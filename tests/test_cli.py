@@ -128,3 +128,17 @@ def test_tokens_are_printed_once_and_stored_hashed(ready_env: dict[str, str]) ->
 def test_plugins_list_shows_builtins(ready_env: dict[str, str]) -> None:
     code, out, _ = run(["plugins", "list"], ready_env)
     assert code == 0 and "builtin-adapters" in out and "router_webhook_adapters" in out
+
+
+def test_tokens_are_listed_without_the_secret_and_revoked_by_name(ready_env: dict[str, str]) -> None:
+    code, secret, _ = run(["tokens", "create", "--role", "reviewer", "--name", "ann"], ready_env)
+    assert code == 0
+    code, out, _ = run(["tokens", "list"], ready_env)
+    assert code == 0 and "ann" in out and "reviewer" in out and "never" in out
+    assert secret.strip() not in out
+    code, out, _ = run(["tokens", "revoke", "ann"], ready_env)
+    assert code == 0 and json.loads(out)[0]["name"] == "ann"
+    code, out, _ = run(["tokens", "list", "--json"], ready_env)
+    assert "ann" not in [t["name"] for t in json.loads(out)]
+    code, _, err = run(["tokens", "revoke", "ann"], ready_env)
+    assert code == 2 and "no live token" in err

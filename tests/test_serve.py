@@ -185,3 +185,69 @@ def test_activate_and_roll_back_under_load_without_a_failed_request(served, trai
     assert results and all(200 <= code < 300 for code, _ in results)
     audit = requests.get(f"{base}/v1/models/audit", headers=auth, timeout=5).json()
     assert [a["action"] for a in audit[:2]] == ["model.rollback", "model.active"]
+
+
+def _admin_cookie(base: str, token: str) -> str:
+    """Sign in to the admin pages with ``token``; returns the session cookie."""
+    import re
+
+    with requests.Session() as http:
+        form = http.get(f"{base}/admin/sign-in", timeout=5)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf is not None
+        resp = http.post(
+            f"{base}/admin/sign-in",
+            data={"token": token, "csrf_token": csrf.group(1), "next": "/admin/tickets"},
+            allow_redirects=False,
+            timeout=5,
+        )
+        assert resp.status_code == 302, resp.text
+        return str(http.cookies["session"])
+
+
+def _tickets_page(base: str, cookie: str) -> int:
+    # A new connection each time, so the requests land on both workers.
+    resp = requests.get(
+        f"{base}/admin/tickets",
+        cookies={"session": cookie},
+        allow_redirects=False,
+        timeout=5,
+        headers={"Connection": "close"},
+    )
+    return resp.status_code
+
+
+def test_a_revoked_token_and_its_sessions_end_in_every_worker(served) -> None:
+    base, admin = served
+    home, database_url = served_home[base]
+    from router.config import load_settings
+    from router.context import build_context
+
+    ctx = build_context(load_settings(make_env(Path(home), database_url)))
+    try:
+        token = create_token(ctx.db, "reviewer", "rita")
+        copy_holder = _admin_cookie(base, create_token(ctx.db, "viewer", "vic"))
+        cookie = _admin_cookie(base, token)
+        auth = {"Authorization": f"Bearer {token}", "Connection": "close"}
+        assert {_tickets_page(base, cookie) for _ in range(8)} == {200}
+        assert {requests.get(f"{base}/v1/rules", headers=auth, timeout=5).status_code for _ in range(8)} == {200}
+        revoked = requests.delete(f"{base}/v1/tokens/rita", headers={"Authorization": f"Bearer {admin}"}, timeout=5)
+        assert revoked.status_code == 200 and revoked.json()[0]["sessions_ended"] == 1
+        time.sleep(5.2)  # the token cache's lifetime
+        assert {_tickets_page(base, cookie) for _ in range(8)} == {302}
+        assert {requests.get(f"{base}/v1/rules", headers=auth, timeout=5).status_code for _ in range(8)} == {401}
+
+        # Signing out ends the session for a copy of the cookie too, in every worker.
+        assert {_tickets_page(base, copy_holder) for _ in range(8)} == {200}
+        with requests.Session() as http:
+            http.cookies.set("session", copy_holder)
+            page = http.get(f"{base}/admin/tickets", timeout=5)
+            import re
+
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert csrf is not None
+            http.post(f"{base}/admin/sign-out", data={"csrf_token": csrf.group(1)}, timeout=5)
+        time.sleep(5.2)
+        assert {_tickets_page(base, copy_holder) for _ in range(8)} == {302}
+    finally:
+        ctx.db.dispose()

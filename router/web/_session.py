@@ -1,7 +1,9 @@
 """Who is signed in, what their role allows, and the CSRF token every form carries.
 
 The session cookie (Flask's signed cookie: HttpOnly, SameSite=Lax) holds the reviewer's name and
-role, when they signed in, and a random CSRF token; never the bearer token itself. Every POST to
+role, when they signed in, a random session id and a random CSRF token; never the bearer token
+itself. The session id's row (``web_sessions``) ends at sign-out or when the token is revoked, and
+every worker checks it, so a copied cookie stops working too. Every POST to
 the admin pages must echo the CSRF token, in the form field ``csrf_token`` or the header
 ``X-CSRF-Token``; the comparison is constant-time.
 """
@@ -15,10 +17,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, redirect, render_template, request, session, url_for
+from flask import abort, current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from ..auth import Principal
+from ..auth import Principal, end_session, session_alive, start_session
 from ..context import Context
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,22 +72,40 @@ def check_csrf() -> None:
 
 
 def sign_in(principal: Principal) -> None:
-    """Start a fresh session for ``principal`` (a new session id and CSRF token: no fixation)."""
+    """Start a fresh session for ``principal`` (a new session id and CSRF token: no fixation).
+
+    The session is recorded with the token it was signed in with, so it ends everywhere when the
+    person signs out or the token is revoked, even in a copy of the cookie.
+    """
     session.clear()
+    g.pop("router_user", None)
+    session["sid"] = start_session(ctx().db, principal)
     session["user"] = {"name": principal.name, "role": principal.role}
     session["since"] = int(time.time())
     session["csrf"] = secrets.token_urlsafe(32)
 
 
 def sign_out() -> None:
+    sid = session.get("sid")
+    if isinstance(sid, str) and sid:
+        end_session(ctx().db, sid)
     session.clear()
+    g.pop("router_user", None)
 
 
 def current_user() -> Principal | None:
-    user = session.get("user")
-    if not isinstance(user, dict):
+    if "router_user" in g:
+        user_now: Principal | None = g.router_user
+        return user_now
+    g.router_user = found = _session_user()
+    return found
+
+
+def _session_user() -> Principal | None:
+    user, sid = session.get("user"), session.get("sid")
+    if not isinstance(user, dict) or not isinstance(sid, str) or not sid:
         return None
-    if time.time() - float(session.get("since") or 0) > SESSION_HOURS * 3600:
+    if time.time() - float(session.get("since") or 0) > SESSION_HOURS * 3600 or not session_alive(ctx().db, sid):
         session.clear()
         return None
     return Principal(str(user.get("name", "")), str(user.get("role", "")))

@@ -265,3 +265,32 @@ def test_monitoring_says_what_failed_instead_of_failing(client, ctx, signed_in, 
     assert page.status_code == 200
     assert "Drift data is not available: could not be computed: drift table unreadable" in page.text
     assert "Confidence histogram" in page.text and "shown to reviewers and admins" in page.text
+
+
+def _copy_of_session(client: Any, app: Any) -> Any:
+    """A second browser holding a copy of ``client``'s session cookie."""
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    other = app.test_client()
+    other.set_cookie("session", cookie.value)
+    return other
+
+
+def test_a_copied_session_cookie_stops_working_at_sign_out(client, app, signed_in) -> None:
+    csrf = signed_in("admin", "ada")
+    copy = _copy_of_session(client, app)
+    assert copy.get("/admin/rules").status_code == 200
+    assert client.post("/admin/sign-out", data={"csrf_token": csrf}).status_code == 302
+    refused = copy.get("/admin/rules")
+    assert refused.status_code == 302 and "/admin/sign-in" in refused.headers["Location"]
+
+
+def test_revoking_a_token_ends_its_sessions(client, app, ctx, signed_in) -> None:
+    from router.auth import revoke_tokens
+
+    signed_in("reviewer", "rita")
+    assert client.get("/admin/review").status_code == 200
+    [revoked] = revoke_tokens(ctx.db, "rita")
+    assert revoked["sessions_ended"] == 1
+    refused = client.get("/admin/review")
+    assert refused.status_code == 302 and "/admin/sign-in" in refused.headers["Location"]
