@@ -111,6 +111,7 @@ class Settings:
     delivery_thread: bool = True
     helpdesk_cache_s: float = 300.0
     alert_delivery_lag_s: float = 300.0
+    delivery_lag_interval_s: float = 60.0
 
     def writeback_mode(self, source: str) -> str:
         """``off``, ``suggest`` or ``route`` for tickets that came from ``source``."""
@@ -294,6 +295,7 @@ def _writeback(env: Mapping[str, str]) -> dict[str, Any]:
         "delivery_thread": _flag(env, "ROUTER_DELIVERY_THREAD", True),
         "helpdesk_cache_s": _float(env, "ROUTER_HELPDESK_CACHE_S", 300.0),
         "alert_delivery_lag_s": _float(env, "ROUTER_ALERT_DELIVERY_LAG_S", 300.0),
+        "delivery_lag_interval_s": _float(env, "ROUTER_DELIVERY_LAG_INTERVAL_S", 60.0),
     }
     out["callback_url"] = check_base_url("ROUTER_CALLBACK_URL", out["callback_url"], production)
     needs = {

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
-from ..monitoring.metrics import render
+from ..monitoring.metrics import delivery_gauges, render
 from ._common import ctx
 
 blp = Blueprint("health", __name__, description="Health and metrics")
@@ -74,4 +74,5 @@ class Metrics(MethodView):
     def get(self) -> Response:
         """Prometheus metrics: requests, latency, decisions, confidence, review rate, active model."""
         payload, content_type = render()
+        payload += delivery_gauges(ctx().db)
         return Response(payload, mimetype=content_type.split(";")[0], content_type=content_type)

@@ -126,6 +126,38 @@ def review_backlog(ctx: Any) -> dict[str, Any]:
     return out
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def delivery_lag(ctx: Any) -> dict[str, Any]:
+    """Write-back backlog: alert when the oldest undelivered decision waits past the limit, so a
+    helpdesk outage, revoked credentials or a renamed group is noticed before agents are."""
+    from ..delivery.outbox import backlog
+
+    out = backlog(ctx.db)
+    limit = ctx.settings.alert_delivery_lag_s
+    if out["pending"] and out["oldest_age_s"] > limit:
+        if alerts.fire(
+            ctx,
+            "delivery.lag",
+            "critical" if out["oldest_age_s"] > 4 * limit else "warning",
+            "Routing decisions are not reaching the helpdesk",
+            f"{_count(out['pending'], 'decision')} waiting to be written back; the oldest for "
+            f"{_duration(out['oldest_age_s'])} (limit {_duration(limit)}); {_count(out['dead'], 'dead letter')}. "
+            "See `router deliveries list`.",
+            out,
+        ):
+            metrics.ALERTS_SENT.labels(severity="warning").inc()
+    else:
+        alerts.clear(ctx, "delivery.lag", f"{out['pending']} decisions wait, oldest {out['oldest_age_s']:.0f} s", out)
+    return out
+
+
 def model_watch(ctx: Any) -> dict[str, Any]:
     """The model guardrail watch (automatic rollback), once per cluster."""
     from ..services.model_watch import watch

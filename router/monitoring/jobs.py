@@ -37,6 +37,12 @@ JOBS: tuple[JobSpec, ...] = (
         "review-queue backlog and oldest wait; alert past the limits",
     ),
     JobSpec(
+        "delivery.lag",
+        checks.delivery_lag,
+        "delivery_lag_interval_s",
+        "write-back backlog: alert when the oldest undelivered decision waits longer than the limit",
+    ),
+    JobSpec(
         "models.watch",
         checks.model_watch,
         "watch_interval_s",

@@ -77,3 +77,25 @@ DELIVERY_LATENCY = Histogram(
     ["connector"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900),
 )
+
+
+def delivery_gauges(db: object) -> bytes:
+    """Outbox gauges read from the database at scrape time (one figure for the whole cluster)."""
+    from ..delivery.outbox import backlog
+
+    try:
+        b = backlog(db)  # type: ignore[arg-type]
+    except Exception:  # a scrape must not fail because the database hiccups
+        return b""
+    lines = [
+        "# HELP router_deliveries_pending Decisions waiting to be written back to their helpdesk",
+        "# TYPE router_deliveries_pending gauge",
+        f"router_deliveries_pending {b['pending']}",
+        "# HELP router_delivery_oldest_pending_seconds Age of the oldest decision waiting to be written back",
+        "# TYPE router_delivery_oldest_pending_seconds gauge",
+        f"router_delivery_oldest_pending_seconds {b['oldest_age_s']}",
+        "# HELP router_deliveries_dead Deliveries in the dead-letter state",
+        "# TYPE router_deliveries_dead gauge",
+        f"router_deliveries_dead {b['dead']}",
+    ]
+    return ("\n".join(lines) + "\n").encode()

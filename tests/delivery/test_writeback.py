@@ -275,3 +275,22 @@ def test_a_reviewers_correction_moves_the_ticket_with_a_note_saying_who_and_why(
     assert zendesk.groups[ticket["group_id"]] == "Fraud"
     [note] = zendesk.notes(tid)
     assert "Corrected by reviewer ann" in note["body"] and "someone else used it" in note["body"]
+
+
+def test_a_delivery_backlog_raises_an_alert_and_shows_in_metrics(make_app, zendesk: ZendeskStandin) -> None:
+    from router.monitoring import checks
+
+    app = make_app(writeback_env(zendesk, ROUTER_ALERT_DELIVERY_LAG_S="0.5"))
+    client = app.test_client()
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    post_zendesk(client, zendesk_event(zendesk, tid))
+    time.sleep(0.7)  # Zendesk is unreachable for longer than the limit: nothing delivered yet
+    out = checks.delivery_lag(app.extensions["router"])
+    assert out["pending"] == 1 and out["oldest_age_s"] > 0.5
+    alerts = client.get("/v1/monitoring/alerts", headers=_viewer(app)).json
+    assert any(a["key"] == "delivery.lag" and a["active"] for a in alerts), alerts
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "router_deliveries_pending 1" in text
+    drain(app)
+    assert "router_deliveries_pending 0" in client.get("/metrics").get_data(as_text=True)
+    assert "router_deliveries_total" in client.get("/metrics").get_data(as_text=True)
