@@ -277,3 +277,40 @@ def refusal(session: Session, item_id: int, reviewer: str, now: datetime, action
         f"you do not hold the claim on review item {item_id}; claim it first (POST /v1/review/{item_id}/claim)",
         errors={"claim": ["not held"]},
     )
+
+
+def for_decisions(conn: Connection, decision_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each reviewed decision's review (for the ticket view): its item, status and reviewers' labels.
+
+    ``labels`` are oldest first; ``intent`` and ``queue`` are the latest label's, i.e. what a
+    person decided the ticket is, beside the model's own intent on the decision.
+    """
+    found: dict[int, dict[str, Any]] = {}
+    if not decision_ids:
+        return found
+    items = _ITEMS
+    labels = cast(Table, ReviewLabel.__table__)
+    for row in conn.execute(
+        select(items.c.id, items.c.decision_id, items.c.status).where(items.c.decision_id.in_(decision_ids))
+    ).mappings():
+        found[row["decision_id"]] = {"item_id": row["id"], "status": row["status"], "labels": []}
+    rows = conn.execute(
+        select(labels).where(labels.c.decision_id.in_(decision_ids)).order_by(labels.c.created_at, labels.c.id)
+    ).mappings()
+    for label in rows:
+        review = found.setdefault(label["decision_id"], {"item_id": label["item_id"], "status": None, "labels": []})
+        review["labels"].append(
+            {
+                "reviewer": label["reviewer"],
+                "intent": label["intent"],
+                "queue": label["queue"],
+                "note": label["note"],
+                "corrected": label["corrected"],
+                "at": label["created_at"],
+            }
+        )
+    for review in found.values():
+        latest = review["labels"][-1] if review["labels"] else None
+        review["intent"] = latest["intent"] if latest else None
+        review["queue"] = latest["queue"] if latest else None
+    return found

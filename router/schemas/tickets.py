@@ -79,6 +79,14 @@ class DecisionOut(Schema):
     model_version = fields.String(dump_only=True)
     ruleset_version = fields.String(dump_only=True)
     decided_at = fields.DateTime(dump_only=True)
+    review = fields.Dict(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "on the ticket view: the decision's review item (item_id, status) and the reviewers' "
+            "labels, oldest first; intent and queue are the latest label's (null until someone labels it)"
+        },
+    )
     deliveries = fields.List(
         fields.Dict(),
         dump_only=True,

@@ -207,6 +207,8 @@ def ticket_with_decisions(ctx: Context, source: str, external_id: str) -> dict[s
             for row in conn.execute(_DECISIONS_OF, {"ticket_id": ticket.id}).mappings()
         ]
         sent = outbox.for_decisions(conn, [d["decision_id"] for d in decisions])
+        reviews = review_queue.for_decisions(conn, [d["decision_id"] for d in decisions])
         for d in decisions:
             d["deliveries"] = sent.get(d["decision_id"], [])
+            d["review"] = reviews.get(d["decision_id"])
         return {**stored_ticket(ticket), "received_at": ticket.received_at, "decisions": decisions}

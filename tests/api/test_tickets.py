@@ -138,3 +138,35 @@ def test_reading_a_ticket_needs_a_token_and_unknown_is_404(client, token) -> Non
 def test_unknown_route_is_a_json_404(client) -> None:
     resp = client.get("/v1/nothing-here")
     assert resp.status_code == 404 and json.loads(resp.data)["status"] == 404
+
+
+def correct_by_review(client: Any, token: Any, ticket_id: str, body: str) -> dict[str, Any]:
+    """Post a ticket that needs a person, and have a reviewer correct it; returns the stored decision."""
+    resp = post(client, {"id": ticket_id, "body": body}, token("ingest"))
+    assert resp.status_code == 201 and resp.json["needs_review"], resp.json
+    reviewer = token("reviewer")
+    items = client.get("/v1/review", headers=reviewer).json["items"]
+    [item] = [i for i in items if i["ticket"]["id"] == ticket_id]
+    assert client.post(f"/v1/review/{item['id']}/claim", headers=reviewer).status_code == 200
+    intent = "card_arrival" if resp.json["intent"] != "card_arrival" else "card_delivery_estimate"
+    resolved = client.post(
+        f"/v1/review/{item['id']}/resolve",
+        json={"intent": intent, "queue": "cards", "note": "it is a card"},
+        headers=reviewer,
+    )
+    assert resolved.status_code == 200, resolved.json
+    return dict(resp.json, corrected_to=intent)
+
+
+def test_a_reviewers_correction_shows_beside_the_decision(client, token) -> None:
+    answered = correct_by_review(client, token, "R-1", "I will sue you if my card does not come")
+    shown = client.get("/v1/tickets/generic/R-1", headers=token("viewer")).json
+    [decision] = shown["decisions"]
+    assert decision["intent"] == answered["intent"]  # the model's, kept as it was
+    review = decision["review"]
+    assert review["status"] == "resolved" and (review["intent"], review["queue"]) == (answered["corrected_to"], "cards")
+    [label] = review["labels"]
+    assert label["reviewer"] == "reviewer" and label["note"] == "it is a card" and label["corrected"] is True
+    untouched = post(client, {"id": "R-2", "body": "What exchange rate do you use for euros?"}, token("ingest")).json
+    if not untouched["needs_review"]:
+        assert client.get("/v1/tickets/generic/R-2", headers=token("viewer")).json["decisions"][0]["review"] is None

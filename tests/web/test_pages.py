@@ -294,3 +294,19 @@ def test_revoking_a_token_ends_its_sessions(client, app, ctx, signed_in) -> None
     assert revoked["sessions_ended"] == 1
     refused = client.get("/admin/review")
     assert refused.status_code == 302 and "/admin/sign-in" in refused.headers["Location"]
+
+
+def test_the_ticket_page_shows_a_reviewers_correction(client, ctx, signed_in) -> None:
+    from router.review import claim, resolve
+    from router.services.intake import ticket_with_decisions
+
+    decided = submit(ctx, "generic", {"id": "RV-1", "body": "I will sue you if my card does not come"}).decision
+    assert decided["needs_review"]
+    item_id = ticket_with_decisions(ctx, "generic", "RV-1")["decisions"][0]["review"]["item_id"]
+    corrected = "card_arrival" if decided["intent"] != "card_arrival" else "card_delivery_estimate"
+    claim(ctx, item_id, "rita")
+    resolve(ctx, item_id, "rita", corrected, "cards", "a late card")
+    signed_in("viewer", "vic")
+    page = client.get("/admin/tickets/generic/RV-1").text
+    assert f"reviewed: <strong>{corrected}</strong> / cards" in page
+    assert "rita: " in page and "a late card" in page
