@@ -14,7 +14,9 @@ safe update), https://developer.zendesk.com/api-reference/webhooks/event-types/t
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,8 +87,14 @@ def _snapshot(t: Mapping[str, Any]) -> dict[str, Any]:
         out["priority"] = _lower(t["priority"]) or None
     if "group_id" in t:
         group = t["group_id"]
-        out["group_id"] = int(group) if str(group).isdigit() else None
+        out["group_id"] = int(group) if str(group).isdigit() and int(group) > 0 else None
+    elif isinstance(t.get("group"), str):  # a trigger's {{ticket.group.name}} ("" or "-" when unassigned)
+        out["group"] = t["group"].strip().strip("-").strip()
     return out
+
+
+# ``{{ticket.description}}`` renders the first comment after a rule and an "author, date, time" line
+_TRIGGER_PREAMBLE = re.compile(r"\A\s*-{10,}\s*\n\s*\n[^\n]{1,200}\d{1,2}:\d{2}[^\n]{0,20}\n\s*\n")
 
 
 def to_ticket(payload: Any) -> dict[str, Any]:
@@ -96,10 +104,11 @@ def to_ticket(payload: Any) -> dict[str, Any]:
     requester = t.get("requester") if isinstance(t.get("requester"), dict) else {}
     via = t.get("via")
     channel = via.get("channel") if isinstance(via, dict) else t.get("via_channel", via)
+    description = t.get("description") or t.get("latest_comment") or ""
     out = {
         "id": t.get("id"),
         "subject": t.get("subject") or t.get("title") or "",
-        "body": t.get("description") or t.get("latest_comment") or "",
+        "body": _TRIGGER_PREAMBLE.sub("", description) if isinstance(description, str) else description,
         "requester": {k: requester.get(k) for k in ("email", "name", "tier") if requester.get(k) not in (None, "")},
         "channel": _lower(channel) if channel not in ("", None) else None,
         "tags": _tags(t.get("tags")),
@@ -231,6 +240,11 @@ class ZendeskConnector:
         target = {"group_id": group_id, "priority": priority} if route else {}
         previous_tags = set((job.previous or {}).get("tags") or [])
         tags = router_tags(decision)
+        if "group" in job.baseline:  # a trigger reported the group by name
+            baseline = {k: v for k, v in job.baseline.items() if k != "group"}
+            name = job.baseline["group"]
+            baseline["group_id"] = self.groups().get(group_key(name)) if name else None
+            job = replace(job, baseline=baseline)
         for _ in range(3):
             current = self._ticket(ticket_id)
             seen = {

@@ -21,6 +21,7 @@ from ..db import Decision, Ticket
 from ..db.delivery import HelpdeskEvent
 from ..errors import NotFound
 from ..helpdesks.base import DeliveryFailed, Inbound
+from ..ml.normalize import normalize_text
 from .intake import IntakeResult, decision_out, submit
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,8 @@ def revision_from_comment(ctx: Context, source: str, inbound: Inbound) -> dict[s
         return {
             "id": ticket.external_id,
             "subject": ticket.subject,
-            "body": f"{ticket.body}\n\n{inbound.comment}".strip(),
+            # the earlier text already cleaned, so its signature does not cut the new comment off
+            "body": f"{normalize_text(ticket.body)}\n\n{inbound.comment}".strip(),
             "requester": {k: v for k, v in (ticket.requester or {}).items() if v},
             "channel": ticket.channel,
             "language": ticket.language,
