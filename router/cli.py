@@ -227,6 +227,22 @@ def models_retire(version: str, reason: str) -> None:
     _emit(retire(_context(), version, actor="cli", reason=reason))
 
 
+@models.command("threshold")
+@click.argument("version")
+@click.option("--precision", type=float, default=None, help="New target precision (0.5-0.999); omit to show.")
+@_reason
+@handles_errors
+def models_threshold(version: str, precision: float | None, reason: str) -> None:
+    """Re-choose VERSION's thresholds for a target precision without retraining (every worker follows
+    within 2 s, audited); without --precision, its operating point, curve and revisions."""
+    from .services import thresholds
+
+    if precision is None:
+        _emit(thresholds.status(_context(), version))
+    else:
+        _emit(thresholds.retarget(_context(), version, precision, actor="cli", reason=reason))
+
+
 @models.command("show")
 @click.argument("version")
 @handles_errors

@@ -6,7 +6,7 @@ from flask import Flask, request
 from flask_smorest import Api
 
 from ..errors import UnsupportedMediaType
-from . import deliveries, docs, errors, health, models, monitoring, review, rules, tickets, tokens, webhooks
+from . import deliveries, docs, errors, health, models, monitoring, review, rules, thresholds, tickets, tokens, webhooks
 
 
 def init_app(app: Flask) -> Api:
@@ -25,7 +25,7 @@ def init_app(app: Flask) -> Api:
             }
         },
     )
-    for module in (health, tickets, webhooks, rules, models, review, monitoring, deliveries, tokens):
+    for module in (health, tickets, webhooks, rules, models, thresholds, review, monitoring, deliveries, tokens):
         api.register_blueprint(module.blp)
     errors.init_app(app)
     docs.init_app(app)

@@ -1,6 +1,13 @@
 """Storage: SQLAlchemy tables, engine and sessions, Alembic migrations."""
 
-from . import delivery, lifecycle, monitoring, review, web_sessions  # noqa: F401 - their tables join Base.metadata
+from . import (  # noqa: F401 - their tables join Base.metadata
+    delivery,
+    lifecycle,
+    monitoring,
+    review,
+    thresholds,
+    web_sessions,
+)
 from .models import ApiToken, AuditEntry, Base, Decision, ModelSlot, ModelVersion, RulesetVersion, Ticket
 from .session import Database, upgrade
 

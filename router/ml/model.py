@@ -11,6 +11,7 @@ the novelty work adds one, and models pickled without it keep loading.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -116,6 +117,23 @@ class RouterModel:
         state.setdefault("novel_review", True)
         state.setdefault("out_of_fold", None)
         self.__dict__.update(state)
+
+    def retargeted(
+        self,
+        thresholds: dict[str, float],
+        default_threshold: float,
+        target_precision: float,
+        ambiguity_margin: float,
+        novel_review: bool,
+    ) -> RouterModel:
+        """A copy routing with other thresholds; the classifier and novelty detector are shared, not copied."""
+        model = copy.copy(self)
+        model.thresholds = {str(k): float(v) for k, v in thresholds.items()}
+        model.default_threshold = float(default_threshold)
+        model.target_precision = float(target_precision)
+        model.ambiguity_margin = float(ambiguity_margin)
+        model.novel_review = bool(novel_review)
+        return model
 
     @property
     def classes(self) -> list[str]:

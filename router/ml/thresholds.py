@@ -68,6 +68,8 @@ OFFSET_SCALE = 0.3
 #: pseudo-tickets at the overall precision added to an intent's count when checking its floor
 FLOOR_PSEUDO = 10.0
 NEVER = 1.0
+#: the target precisions an admin may choose
+MIN_TARGET, MAX_TARGET = 0.5, 0.999
 _EPS = 1e-6
 
 

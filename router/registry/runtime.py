@@ -20,6 +20,7 @@ from sqlalchemy import select
 from ..db import Database, ModelSlot
 from ..errors import ServiceUnavailable
 from ..monitoring import metrics
+from . import thresholds
 from .store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class ModelRuntime:
         self._checked_at = float("-inf")
         self._lock = threading.Lock()
         self._failed: dict[str, float] = {}  # version -> when loading it last failed
+        self._revisions: dict[str, int] = {}  # version -> threshold revision applied to its loaded model
 
     def serving(self) -> Serving:
         # Another thread may be loading a new version: keep serving with the current one, and
@@ -99,6 +101,7 @@ class ModelRuntime:
         try:
             with self.db.session() as s:
                 rows = {r.slot: (r.version, r.percent) for r in s.scalars(select(ModelSlot))}
+                revisions = thresholds.latest_ids(s, (v for v, _ in rows.values()))
         except Exception:  # the database blipped: keep serving with what we have
             log.exception("could not read the model slots; keeping the models in service")
             self._checked_at = time.monotonic()
@@ -107,6 +110,7 @@ class ModelRuntime:
         if (
             versions == self._serving.versions
             and (rows.get("canary", (None, None))[1] or 0.0) == self._serving.canary_percent
+            and all(self._revisions.get(v) == rev for v, rev in revisions.items())
         ):
             self._checked_at = time.monotonic()
             return self._serving
@@ -115,6 +119,9 @@ class ModelRuntime:
                 model = self._load(version)
                 if model is not None:
                     self._models[version] = model
+                    self._revisions.pop(version, None)
+            if version in self._models and version in revisions and self._revisions.get(version) != revisions[version]:
+                self._retarget(version, revisions[version])
 
         def loaded(slot: str) -> Loaded | None:
             version = versions.get(slot)
@@ -137,12 +144,27 @@ class ModelRuntime:
         for version in list(self._models):
             if version not in keep:
                 del self._models[version]
+                self._revisions.pop(version, None)
         if active is not None and (old_active is None or old_active.version != active.version):
             if old_active is not None:
                 metrics.ACTIVE_MODEL.labels(version=old_active.version).set(0)
             metrics.ACTIVE_MODEL.labels(version=active.version).set(1)
             log.info("model %s is active in this worker", active.version)
         return serving
+
+    def _retarget(self, version: str, revision_id: int) -> None:
+        """Swap in the version's newest thresholds (an admin re-chose them for another target precision)."""
+        try:
+            with self.db.session() as s:
+                revision = s.get(thresholds.ThresholdRevision, revision_id)
+                if revision is None:
+                    return
+                self._models[version] = thresholds.apply(self._models[version], revision)
+        except Exception:  # keep routing with the thresholds in service; retried on the next poll
+            log.exception("threshold revision %s of %s could not be applied", revision_id, version)
+            return
+        self._revisions[version] = revision_id
+        log.info("model %s routes with threshold revision %s", version, revision_id)
 
     def _load(self, version: str) -> Any:
         failed_at = self._failed.get(version)
