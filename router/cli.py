@@ -187,7 +187,7 @@ def models_shadow(version: str, reason: str, force: bool) -> None:
 
 @models.command("canary")
 @click.argument("version")
-@click.option("--percent", required=True, type=float, help="Share of tickets it decides (0-100).")
+@click.option("--percent", required=True, type=float, help="Share of tickets it decides (0.01-50).")
 @_reason
 @_force
 @handles_errors

@@ -45,6 +45,10 @@ class Serving:
     versions: dict[str, str] = field(default_factory=dict)
 
 
+CANARY_MIN_PERCENT = 0.01  # one bucket of canary_bucket's 10,000
+CANARY_MAX_PERCENT = 50.0  # beyond half of the tickets the canary is the main model: activate it instead
+
+
 def canary_bucket(key: str) -> float:
     """A stable number in [0, 100) for a ticket, so a retried webhook gets the same model."""
     digest = hashlib.sha256(key.encode()).digest()

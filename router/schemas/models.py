@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from ..registry.runtime import CANARY_MAX_PERCENT, CANARY_MIN_PERCENT
+
 
 class PromoteIn(Schema):
     class Meta:
@@ -15,7 +17,9 @@ class PromoteIn(Schema):
 
 class CanaryIn(PromoteIn):
     percent = fields.Float(
-        required=True, validate=validate.Range(min=0, max=100, min_inclusive=False, max_inclusive=False)
+        required=True,
+        validate=validate.Range(min=CANARY_MIN_PERCENT, max=CANARY_MAX_PERCENT),
+        metadata={"description": f"share of tickets, {CANARY_MIN_PERCENT} to {CANARY_MAX_PERCENT:g} %"},
     )
 
 

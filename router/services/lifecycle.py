@@ -3,26 +3,45 @@
 The state lives in the database (``model_versions.state`` and the ``model_slots`` rows), so every
 worker of every instance follows it; each change is recorded in the audit log with actor, reason
 and the state before and after.
+
+The states form a validated state machine (:data:`ALLOWED`). A version is in at most one serving
+slot (shadow, canary, active) and its state names that slot; the active version is never retired
+directly, it leaves only when another version is activated or by a rollback. Every transition is a
+few conditional updates in one transaction (see :mod:`router.db.lifecycle`): when two requests race,
+one applies and the other gets a 409, never a half-applied change.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..db import Decision, ModelSlot, ModelVersion
+from ..db import Decision, ModelSlot
+from ..db import lifecycle as db
 from ..db.lifecycle import GateReport
 from ..errors import Conflict, NotFound, RouterError, ValidationError
 from ..registry.gates import run_gates
+from ..registry.runtime import CANARY_MAX_PERCENT, CANARY_MIN_PERCENT
 from ..services import rules as rules_service
 
 log = logging.getLogger(__name__)
 TARGETS = ("shadow", "canary", "active")
+SERVING = ("shadow", "canary", "active")
+# state -> the states it may go to; canary -> canary changes the percentage
+ALLOWED: dict[str, frozenset[str]] = {
+    "candidate": frozenset({"shadow", "canary", "active", "retired"}),
+    "shadow": frozenset({"canary", "active", "retired"}),
+    "canary": frozenset({"shadow", "canary", "active", "retired"}),
+    "active": frozenset(),  # replaced by activating another version, or by a rollback
+    "retired": frozenset({"shadow", "canary", "active"}),
+}
 
 
 class GateFailed(RouterError):
@@ -34,38 +53,130 @@ def slots_by_name(s: Session) -> dict[str, ModelSlot]:
     return {row.slot: row for row in s.scalars(select(ModelSlot))}
 
 
-def slot_snapshot(s: Session) -> dict[str, Any]:
+def _snapshot(slots: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return {
-        slot: {"version": row.version, **({"percent": row.percent} if row.percent else {})}
-        for slot, row in slots_by_name(s).items()
+        slot: {"version": row["version"], **({"percent": row["percent"]} if row["percent"] else {})}
+        for slot, row in slots.items()
     }
 
 
-def _set_slot(s: Session, slot: str, version: str, **fields: Any) -> None:
-    row = s.get(ModelSlot, slot)
-    now = datetime.now(UTC)
-    if row is None:
-        s.add(ModelSlot(slot=slot, version=version, updated_at=now, **fields))
+def slot_snapshot(s: Session) -> dict[str, Any]:
+    return _snapshot({slot: {"version": r.version, "percent": r.percent} for slot, r in slots_by_name(s).items()})
+
+
+def check_transition(version: str, state: str, target: str) -> None:
+    """Refuse (409) a move the state machine does not have, saying what to do instead."""
+    if target in ALLOWED.get(state, frozenset()):
         return
-    row.version, row.updated_at = version, now
-    row.percent = fields.get("percent")
-    row.since_decision_id = fields.get("since_decision_id")
-    row.previous_version = fields.get("previous_version")
+    if state == "active":
+        verb = "be retired" if target == "retired" else f"become {target}"
+        raise Conflict(
+            f"model {version} is active and cannot {verb}; activate another version or roll back first",
+            errors={"state": [f"active cannot become {target}"]},
+        )
+    if state == target:
+        raise Conflict(f"model {version} is already {target}", errors={"state": [f"already {target}"]})
+    raise Conflict(f"model {version} is {state} and cannot become {target}", errors={"state": [f"{state} -> {target}"]})
 
 
-def clear_slot(s: Session, slot: str) -> None:
-    row = s.get(ModelSlot, slot)
-    if row is not None:
-        s.delete(row)
+def check_percent(percent: float | None) -> float:
+    if percent is None or not math.isfinite(percent) or not CANARY_MIN_PERCENT <= percent <= CANARY_MAX_PERCENT:
+        raise ValidationError(
+            f"a canary decides between {CANARY_MIN_PERCENT} % and {CANARY_MAX_PERCENT:g} % of tickets",
+            errors={"percent": [f"{CANARY_MIN_PERCENT} <= percent <= {CANARY_MAX_PERCENT:g}"]},
+        )
+    return percent
 
 
-def _last_decision_id(s: Session) -> int:
-    return int(s.scalar(select(func.max(Decision.id))) or 0)
+_ANY = object()
 
 
-def _ruleset_text(ctx: Any) -> str:
-    content, _, _ = rules_service.active_text(ctx.db, ctx.file_ruleset_text())
-    return content
+def _move(
+    conn: Connection,
+    version: str,
+    target: str,
+    *,
+    percent: float | None = None,
+    only_from: str | None = None,
+    expected_active: Any = _ANY,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Apply one transition inside the caller's transaction; returns the slots before and after."""
+    slots = db.read_slots(conn, lock=True)
+    state = db.read_state(conn, version)
+    if state is None:
+        raise NotFound(f"model version {version!r} is not registered")
+    if only_from is not None and state != only_from:
+        raise Conflict(f"model {version} is no longer {only_from} (it is {state}); nothing was changed")
+    active = slots["active"]["version"] if "active" in slots else None
+    if expected_active is not _ANY and active != expected_active:
+        raise Conflict(f"the active version changed ({active} now) while this request ran; nothing was changed")
+    check_transition(version, state, target)
+    if target == "canary":
+        percent = check_percent(percent)
+        if state == "canary" and slots["canary"]["percent"] == percent:
+            raise Conflict(f"model {version} is already canary at {percent:g} %", errors={"percent": ["unchanged"]})
+    before = _snapshot(slots)
+    since = int(conn.scalar(select(func.max(Decision.id))) or 0)
+    db.set_state(conn, version, state, target)
+    if state in ("shadow", "canary") and state != target:
+        db.leave_slot(conn, state, version)
+    if target in ("shadow", "canary"):
+        held = slots[target]["version"] if target in slots else None
+        if held is not None and held != version:
+            db.set_state(conn, held, target, "candidate")  # displaced: back to a candidate
+        db.take_slot(
+            conn,
+            target,
+            version,
+            held,
+            percent=percent if target == "canary" else None,
+            since_decision_id=since,
+            previous_version=active,
+        )
+    elif target == "active":
+        if active is not None:
+            db.set_state(conn, active, "active", "retired")
+        db.take_slot(conn, "active", version, active, since_decision_id=since, previous_version=active)
+        if active is not None:
+            previous = slots["previous"]["version"] if "previous" in slots else None
+            db.take_slot(conn, "previous", active, previous)
+    return before, _snapshot(db.read_slots(conn))
+
+
+def _record(conn: Connection, **entry: Any) -> None:
+    with Session(bind=conn) as s:
+        audit.record(s, **entry)
+        s.flush()
+
+
+def transition(
+    database: Any,
+    version: str,
+    target: str,
+    *,
+    actor: str,
+    reason: str = "",
+    percent: float | None = None,
+    action: str | None = None,
+    extra: dict[str, Any] | None = None,
+    only_from: str | None = None,
+    expected_active: Any = _ANY,
+) -> dict[str, Any]:
+    """One ungated transition, audited, in one transaction (see :func:`_move` for the conditions)."""
+    with database.write() as conn:
+        before, after = _move(
+            conn, version, target, percent=percent, only_from=only_from, expected_active=expected_active
+        )
+        _record(
+            conn,
+            actor=actor,
+            action=action or f"model.{'retire' if target == 'retired' else target}",
+            target=version,
+            reason=reason,
+            before=before,
+            after={**after, **(extra or {})},
+        )
+    return after
 
 
 def promote(
@@ -81,20 +192,19 @@ def promote(
     """Run the gates, then move ``version`` into ``target`` (shadow, canary or active)."""
     if target not in TARGETS:
         raise ValidationError(f"unknown target {target!r}", errors={"target": [f"one of {', '.join(TARGETS)}"]})
-    if target == "canary" and (percent is None or not 0 < percent < 100):
-        raise ValidationError(
-            "a canary needs a percentage between 0 and 100", errors={"percent": ["0 < percent < 100"]}
-        )
+    if target == "canary":
+        percent = check_percent(percent)
     if force and not reason.strip():
         raise ValidationError("--force needs a written reason", errors={"reason": ["required with force"]})
-    with ctx.db.session() as s:
-        row = s.get(ModelVersion, version)
-        if row is None:
+    with ctx.db.engine.connect() as conn:  # refuse an impossible move before spending time on the gates
+        state = db.read_state(conn, version)
+        if state is None:
             raise NotFound(f"model version {version!r} is not registered")
-        slots = slots_by_name(s)
-        if row.state == target and not (target == "canary" and slots["canary"].percent != percent):
-            raise Conflict(f"model {version} is already {target}")
-        active = slots["active"].version if "active" in slots else None
+        slots = db.read_slots(conn)
+        check_transition(version, state, target)
+        if target == "canary" and state == "canary" and slots["canary"]["percent"] == percent:
+            raise Conflict(f"model {version} is already canary at {percent:g} %", errors={"percent": ["unchanged"]})
+        active = slots["active"]["version"] if "active" in slots else None
     ruleset_version = ctx.ruleset().version
     compared_with = active if active != version else None
     report = _recent_pass(ctx, version, target, compared_with, ruleset_version) or run_gates(
@@ -115,29 +225,26 @@ def promote(
     if not report["passed"] and not force:
         failed = [g["name"] for g in report["gates"] if not g["passed"]]
         raise GateFailed(
-            f"model {version} did not pass the {', '.join(failed)} gate(s); it stays {row.state}", errors=report
+            f"model {version} did not pass the {', '.join(failed)} gate(s); it stays {state}", errors=report
         )
-    with ctx.db.session() as s:
-        before = slot_snapshot(s)
-        row = s.get(ModelVersion, version)
-        assert row is not None
-        _transition(s, row, target, percent)
-        audit.record(
-            s,
-            actor=actor,
-            action=f"model.{target}" + (".forced" if force and not report["passed"] else ""),
-            target=version,
-            reason=reason,
-            before=before,
-            after={
-                **slot_snapshot(s),
-                "gates": {g["name"]: g["passed"] for g in report["gates"]},
-                "ruleset_version": ruleset_version,
-            },
-        )
-        after = slot_snapshot(s)
+    after = transition(
+        ctx.db,
+        version,
+        target,
+        actor=actor,
+        reason=reason,
+        percent=percent,
+        action=f"model.{target}" + (".forced" if force and not report["passed"] else ""),
+        extra={"gates": {g["name"]: g["passed"] for g in report["gates"]}, "ruleset_version": ruleset_version},
+        expected_active=active,  # the gates compared with this version
+    )
     ctx.runtime.invalidate()
     return {"version": version, "state": target, "slots": after, "gate_report": report}
+
+
+def _ruleset_text(ctx: Any) -> str:
+    content, _, _ = rules_service.active_text(ctx.db, ctx.file_ruleset_text())
+    return content
 
 
 REUSE_GATES_S = 24 * 3600
@@ -170,74 +277,32 @@ def _recent_pass(
     return None
 
 
-def _transition(s: Session, row: ModelVersion, target: str, percent: float | None) -> None:
-    slots = slots_by_name(s)
-    since = _last_decision_id(s)
-    for slot in ("shadow", "canary"):  # leaving its old slot
-        if slot in slots and slots[slot].version == row.version and slot != target:
-            clear_slot(s, slot)
-    if target in ("shadow", "canary"):
-        displaced = slots.get(target)
-        if displaced is not None and displaced.version != row.version:
-            old = s.get(ModelVersion, displaced.version)
-            if old is not None:
-                old.state = "candidate"
-        active = slots.get("active")
-        _set_slot(
-            s,
-            target,
-            row.version,
-            percent=percent if target == "canary" else None,
-            since_decision_id=since,
-            previous_version=active.version if active else None,
-        )
-    else:
-        current = slots.get("active")
-        if current is not None and current.version != row.version:
-            old = s.get(ModelVersion, current.version)
-            if old is not None:
-                old.state = "retired"
-            _set_slot(s, "previous", current.version)
-        _set_slot(
-            s, "active", row.version, since_decision_id=since, previous_version=current.version if current else None
-        )
-    row.state = target
-    s.flush()
-
-
-def activate_ungated(db: Any, version: str, *, actor: str, reason: str = "") -> dict[str, Any]:
+def activate_ungated(db_: Any, version: str, *, actor: str, reason: str = "") -> dict[str, Any]:
     """Make ``version`` active without gates: for the first model of a new installation and for tests."""
-    with db.session() as s:
-        row = s.get(ModelVersion, version)
-        if row is None:
-            raise NotFound(f"model version {version!r} is not registered")
-        before = slot_snapshot(s)
-        _transition(s, row, "active", None)
-        audit.record(
-            s, actor=actor, action="model.active", target=version, reason=reason, before=before, after=slot_snapshot(s)
-        )
-        return slot_snapshot(s)
+    return transition(db_, version, "active", actor=actor, reason=reason)
 
 
-def retire(ctx: Any, version: str, *, actor: str, reason: str = "") -> dict[str, Any]:
-    """Take a shadow or canary version out of service."""
-    with ctx.db.session() as s:
-        row = s.get(ModelVersion, version)
-        if row is None:
-            raise NotFound(f"model version {version!r} is not registered")
-        if row.state == "active":
-            raise Conflict("the active version cannot be retired; activate or roll back to another one")
-        before = slot_snapshot(s)
-        for slot in ("shadow", "canary"):
-            current = s.get(ModelSlot, slot)
-            if current is not None and current.version == version:
-                clear_slot(s, slot)
-        row.state = "retired"
-        s.flush()
-        audit.record(
-            s, actor=actor, action="model.retire", target=version, reason=reason, before=before, after=slot_snapshot(s)
-        )
-        after = slot_snapshot(s)
+def retire(
+    ctx: Any,
+    version: str,
+    *,
+    actor: str,
+    reason: str = "",
+    only_from: str | None = None,
+    action: str = "model.retire",
+    figures: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Take a candidate, shadow or canary version out of service (never the active one)."""
+    after = transition(
+        ctx.db,
+        version,
+        "retired",
+        actor=actor,
+        reason=reason,
+        action=action,
+        extra={"figures": figures} if figures else None,
+        only_from=only_from,
+    )
     ctx.runtime.invalidate()
     return {"version": version, "state": "retired", "slots": after}
 
@@ -246,31 +311,32 @@ def rollback(
     ctx: Any, *, actor: str, reason: str = "", expected_active: str | None = None, figures: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Make the previously active version active again (no gates: it served before)."""
-    with ctx.db.session() as s:
-        slots = slots_by_name(s)
+    with ctx.db.write() as conn:
+        slots = db.read_slots(conn, lock=True)
         if "active" not in slots or "previous" not in slots:
             raise Conflict("there is no previously active version to roll back to")
-        bad, good = slots["active"].version, slots["previous"].version
+        bad, good = slots["active"]["version"], slots["previous"]["version"]
         if expected_active is not None and bad != expected_active:
             raise Conflict(f"{expected_active} is no longer active ({bad} is); nothing rolled back")
-        before = slot_snapshot(s)
-        bad_row, good_row = s.get(ModelVersion, bad), s.get(ModelVersion, good)
-        assert bad_row is not None and good_row is not None
-        bad_row.state, good_row.state = "retired", "active"
-        _set_slot(s, "active", good)
-        _set_slot(s, "previous", bad)
-        s.flush()
-        action = "model.auto_rollback" if figures is not None else "model.rollback"
-        audit.record(
-            s,
+        good_state = db.read_state(conn, good)
+        assert good_state is not None, "slots reference registered versions"
+        before = _snapshot(slots)
+        if good_state in ("shadow", "canary"):
+            db.leave_slot(conn, good_state, good)
+        db.set_state(conn, good, good_state, "active")
+        db.set_state(conn, bad, "active", "retired")
+        db.take_slot(conn, "active", good, bad)
+        db.take_slot(conn, "previous", bad, good)
+        after = _snapshot(db.read_slots(conn))
+        _record(
+            conn,
             actor=actor,
-            action=action,
+            action="model.auto_rollback" if figures is not None else "model.rollback",
             target=good,
             reason=reason,
             before=before,
-            after={**slot_snapshot(s), **({"figures": figures} if figures else {})},
+            after={**after, **({"figures": figures} if figures else {})},
         )
-        after = slot_snapshot(s)
     ctx.runtime.invalidate()
     ctx.runtime.refresh()  # this worker answers with the old version at once
     return {"version": good, "rolled_back": bad, "slots": after}

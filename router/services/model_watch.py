@@ -10,11 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..db import ModelSlot, ModelVersion
-from ..db.lifecycle import ModelError
+from ..db.lifecycle import ModelError, end_watch
 from ..errors import Conflict
 from ..monitoring import metrics
-from .lifecycle import clear_slot, rollback, slot_snapshot, slots_by_name
+from .lifecycle import retire, rollback, slots_by_name
 from .model_info import decision_stats
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ def watch(ctx: Any) -> list[dict[str, Any]]:
                 continue
             baseline = row.previous_version if slot == "active" else getattr(slots.get("active"), "version", None)
             if baseline is None or baseline == row.version:
-                row.since_decision_id = None
+                end_watch(s, slot, row.version)
                 continue
             new = decision_stats(s, row.version, since_id=row.since_decision_id)
             window_over = (now - row.updated_at).total_seconds() / 60 > settings.watch_minutes or new[
@@ -101,7 +100,7 @@ def watch(ctx: Any) -> list[dict[str, Any]]:
             seen = min(new["decisions"] + new["errors"], base["decisions"] + base["errors"])
             if seen < settings.watch_min_tickets:
                 if window_over:
-                    row.since_decision_id = None  # too little traffic to judge: the watch ends
+                    end_watch(s, slot, row.version)  # too little traffic to judge: the watch ends
                 continue
             problems = _breaches(new, base, settings)
             if problems:
@@ -115,7 +114,7 @@ def watch(ctx: Any) -> list[dict[str, Any]]:
                     }
                 )
             elif window_over:
-                row.since_decision_id = None
+                end_watch(s, slot, row.version)
                 audit.record(
                     s,
                     actor="watch",
@@ -155,23 +154,6 @@ def watch(ctx: Any) -> list[dict[str, Any]]:
 
 
 def _auto_retire_canary(ctx: Any, version: str, reason: str, figures: dict[str, Any]) -> None:
-    with ctx.db.session() as s:
-        canary = s.get(ModelSlot, "canary")
-        if canary is None or canary.version != version:
-            raise Conflict(f"{version} is no longer the canary")
-        before = slot_snapshot(s)
-        clear_slot(s, "canary")
-        row = s.get(ModelVersion, version)
-        if row is not None:
-            row.state = "retired"
-        s.flush()
-        audit.record(
-            s,
-            actor="watch",
-            action="model.auto_rollback",
-            target=version,
-            reason=reason,
-            before=before,
-            after={**slot_snapshot(s), "figures": figures},
-        )
-    ctx.runtime.invalidate()
+    retire(
+        ctx, version, actor="watch", reason=reason, only_from="canary", action="model.auto_rollback", figures=figures
+    )

@@ -63,6 +63,27 @@ def test_changes_need_an_admin_and_a_rollback_needs_a_previous_version(client, t
     assert bad.status_code == 422 and "percent" in bad.json["errors"]
 
 
+def test_the_active_version_cannot_become_canary_shadow_or_retired(client, token) -> None:
+    admin = token("admin")
+    version = client.get("/v1/models", headers=token("viewer")).json[0]["version"]
+    for action, body in [("canary", {"percent": 10}), ("shadow", {}), ("retire", {}), ("activate", {})]:
+        resp = client.post(f"/v1/models/{version}/{action}", json=body, headers=admin)
+        assert resp.status_code == 409, (action, resp.json)
+        assert version in resp.json["message"] and resp.json["code"] == "conflict"
+    assert client.get(f"/v1/models/{version}", headers=token("viewer")).json["state"] == "active"
+    assert [e["action"] for e in client.get("/v1/models/audit", headers=admin).json] == [
+        "model.active",
+        "model.register",
+    ]
+
+
+def test_a_canary_share_outside_the_documented_range_is_422(client, token) -> None:
+    version = client.get("/v1/models", headers=token("viewer")).json[0]["version"]
+    for percent in (7.7e-160, 0, 0.001, 50.5, 100, -1):
+        resp = client.post(f"/v1/models/{version}/canary", json={"percent": percent}, headers=token("admin"))
+        assert resp.status_code == 422 and "percent" in resp.json["errors"], (percent, resp.json)
+
+
 def test_an_uploaded_artefact_becomes_a_candidate(client, token, ctx, trained) -> None:
     models_dir, version = trained
     artefact = (models_dir / version / "model.joblib").read_bytes()
