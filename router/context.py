@@ -50,6 +50,12 @@ class Context:
         found: dict[str, Any] = self.plugins.connectors(self.settings)
         return found
 
+    def check_helpdesk_groups(self, ruleset: RuleSet) -> None:
+        """Refuse a rule set whose queues have no group in a helpdesk the router routes in."""
+        from .helpdesks import check_groups
+
+        check_groups(ruleset, self.connectors(), self.settings)
+
     def file_ruleset_text(self) -> str:
         return self.settings.rules_file.read_text()
 

@@ -59,6 +59,7 @@ class Rules(MethodView):
             reason=data["reason"],
             functions=context.rule_functions,
             predict=context.predictor(),
+            check_groups=context.check_helpdesk_groups,
         )
         context.rules.invalidate()
         return saved, 200, {"ETag": f'"{saved["version"]}"'}

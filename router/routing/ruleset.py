@@ -19,7 +19,7 @@ from ..errors import ValidationError
 from .rules import Problems, Rule, compile_rules
 
 PRIORITIES = ("low", "normal", "high", "urgent")
-_TOP_LEVEL = {"version", "description", "default", "queues", "routes", "rules"}
+_TOP_LEVEL = {"version", "description", "default", "queues", "routes", "rules", "helpdesk_groups"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class RuleSet:
     routes: tuple[Route, ...]
     rules: tuple[Rule, ...] = ()
     by_intent: dict[str, Route] = field(default_factory=dict)
+    # per helpdesk, queue -> group name or id, where the group is not named like the queue
+    helpdesk_groups: dict[str, dict[str, str | int]] = field(default_factory=dict)
 
 
 def content_version(text: str) -> str:
@@ -118,6 +120,8 @@ def parse_ruleset(
                 _problem(problems, f"{where}.intents", f"intent {intent!r} is not one the model knows")
         routes.append(Route(str(queue), str(priority), frozenset(intents)))
 
+    helpdesk_groups = _helpdesk_groups(doc.get("helpdesk_groups"), queues, problems)
+
     raw_rules = doc.get("rules") or []
     if not isinstance(raw_rules, list):
         _problem(problems, "rules", "must be a list")
@@ -139,7 +143,38 @@ def parse_ruleset(
         routes=tuple(routes),
         rules=tuple(rules),
         by_intent=by_intent,
+        helpdesk_groups=helpdesk_groups,
     )
+
+
+def _helpdesk_groups(
+    raw: Any, queues: dict[str, Any], problems: list[dict[str, Any]]
+) -> dict[str, dict[str, str | int]]:
+    """``helpdesk_groups: {zendesk: {fraud: "Fraud & Security", cards: 360001234}}``."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        _problem(problems, "helpdesk_groups", "must map a helpdesk (zendesk, freshdesk) to {queue: group name or id}")
+        return {}
+    out: dict[str, dict[str, str | int]] = {}
+    for helpdesk, mapping in raw.items():
+        where = f"helpdesk_groups.{helpdesk}"
+        if not isinstance(mapping, dict):
+            _problem(problems, where, "must map each queue to a group name or id")
+            continue
+        out[str(helpdesk)] = {}
+        for queue, group in mapping.items():
+            if queue not in queues:
+                _problem(problems, f"{where}.{queue}", f"unknown queue {queue!r}")
+            elif (
+                isinstance(group, bool)
+                or not isinstance(group, str | int)
+                or (isinstance(group, str) and not group.strip())
+            ):
+                _problem(problems, f"{where}.{queue}", "must be a group name or a numeric group id")
+            else:
+                out[str(helpdesk)][str(queue)] = group.strip() if isinstance(group, str) else group
+    return out
 
 
 def load_ruleset_file(path: Path, functions: Iterable[str] | None = None) -> RuleSet:

@@ -224,11 +224,16 @@ def save(
     reason: str,
     functions: Functions,
     predict: Callable[[str], Mapping[str, Any]] | None,
+    check_groups: Callable[[RuleSet], None] | None = None,
 ) -> dict[str, Any]:
-    """Store ``text`` as the new active version if ``if_match`` names the one in force."""
+    """Store ``text`` as the new active version if ``if_match`` names the one in force.
+
+    ``check_groups`` refuses queues that have no group in a helpdesk the router routes in."""
     if not if_match:
         raise PreconditionRequired("send If-Match with the ETag of the rule set you edited (GET /v1/rules)")
     ruleset = validate_text(text, functions, predict)
+    if check_groups is not None:
+        check_groups(ruleset)
     with db.session() as s:
         current = s.scalars(select(RulesetVersion).where(RulesetVersion.active.is_(True)).with_for_update()).first()
         current_text = current.content if current else file_text

@@ -107,6 +107,7 @@ def _save(content: str, etag: str, reason: str) -> Any:
             reason=reason,
             functions=context.rule_functions,
             predict=context.predictor(),
+            check_groups=context.check_helpdesk_groups,
         )
     except PreconditionFailed as exc:
         current, _, _ = service.active_text(context.db, context.file_ruleset_text())

@@ -294,3 +294,33 @@ def test_a_delivery_backlog_raises_an_alert_and_shows_in_metrics(make_app, zende
     drain(app)
     assert "router_deliveries_pending 0" in client.get("/metrics").get_data(as_text=True)
     assert "router_deliveries_total" in client.get("/metrics").get_data(as_text=True)
+
+
+def _save_rules(app, text: str):  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    current = client.get("/v1/rules", headers=_admin(app))
+    return client.put(
+        "/v1/rules",
+        json={"content": text, "reason": "map queues to groups"},
+        headers={**_admin(app), "If-Match": current.headers["ETag"]},
+    )
+
+
+def test_a_rule_set_whose_queue_has_no_group_is_refused_naming_the_queue(make_app, zendesk: ZendeskStandin) -> None:
+    from router.config import REPO_ROOT
+
+    app = make_app(writeback_env(zendesk))
+    base = (REPO_ROOT / "rules" / "default.yaml").read_text()
+    for gid, name in list(zendesk.groups.items()):
+        if name == "Fx":
+            del zendesk.groups[gid]
+    refused = _save_rules(app, base)
+    assert refused.status_code == 422
+    assert any("queue 'fx' has no group" in e["message"] for e in refused.json["errors"]), refused.json
+    desk = zendesk.add_group("Foreign Exchange Desk")
+    mapped = _save_rules(app, base + "\nhelpdesk_groups:\n  zendesk:\n    fx: Foreign Exchange Desk\n")
+    assert mapped.status_code == 200, mapped.json
+    tid = _ticket(zendesk, "Exchange rate", "What exchange rate do I get when I pay in euros?")
+    post_zendesk(app.test_client(), zendesk_event(zendesk, tid))
+    drain(app)
+    assert zendesk.tickets[tid]["group_id"] == desk
