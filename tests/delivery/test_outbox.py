@@ -1,0 +1,175 @@
+"""The outbox's promises: ordering per ticket, one delivery per row, backoff, rate limits, settings."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+
+import pytest
+
+from router.config import load_settings
+from router.delivery import outbox
+from router.delivery.worker import TokenBucket
+from router.errors import ConfigError
+from router.testing.helpdesk_standins import CallbackReceiver, ZendeskStandin
+from router.testing.webhooks import generic_headers
+from tests.delivery.conftest import post_zendesk, writeback_env, zendesk_event
+from tests.delivery.test_writeback import _admin, _ticket, drain
+
+
+def test_a_newer_decision_supersedes_an_undelivered_older_one(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk))
+    client = app.test_client()
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    post_zendesk(client, zendesk_event(zendesk, tid))
+    reply = zendesk_event(
+        zendesk,
+        tid,
+        "ticket.comment_added",
+        comment={"author": {"id": "1", "is_staff": False}, "body": "Please hurry", "id": "5"},
+    )
+    assert post_zendesk(client, reply).status_code == 201
+    drain(app)
+    rows = client.get("/v1/deliveries", headers=_admin(app)).json["items"]
+    assert [r["status"] for r in rows] == ["delivered", "superseded"]
+    assert rows[1]["superseded_by"] == rows[0]["id"]
+    assert len(zendesk.notes(tid)) == 1 and "decision" in zendesk.notes(tid)[0]["body"]
+
+
+def test_concurrent_claimers_take_each_row_once(make_app, zendesk: ZendeskStandin, database_url: str) -> None:
+    app = make_app(writeback_env(zendesk), database_url)
+    ctx = app.extensions["router"]
+    client = app.test_client()
+    ticket_ids = [_ticket(zendesk, f"Card stolen {i}", "My card was stolen, block it") for i in range(30)]
+    for tid in ticket_ids:
+        assert post_zendesk(client, zendesk_event(zendesk, tid)).status_code == 201
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def grab(owner: str) -> None:
+        for _ in range(10):
+            rows = outbox.claim(ctx.db, owner, ["zendesk"], limit=3, lease_s=60)
+            with lock:
+                claimed.extend(r["id"] for r in rows)
+
+    threads = [threading.Thread(target=grab, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed) == len(set(claimed)) == 30
+
+
+def test_backoff_is_capped_and_fully_jittered() -> None:
+    rng = random.Random(7)
+    waits = [outbox.backoff_s(attempt, 2.0, 300.0, rng) for attempt in range(1, 12) for _ in range(50)]
+    assert all(0 <= w <= 300 for w in waits)
+    first = [outbox.backoff_s(1, 2.0, 300.0, rng) for _ in range(200)]
+    assert max(first) <= 2.0 and min(first) < 0.5  # full jitter: anywhere from 0 to the ceiling
+
+
+def test_the_token_bucket_holds_the_rate() -> None:
+    bucket = TokenBucket(60)  # one a second, bursting to 6
+    taken = sum(1 for _ in range(20) if bucket.take() == 0)
+    assert taken == 6 and 0 < bucket.take() <= 1.0
+
+
+def test_a_client_rate_limit_spaces_deliveries(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk, ROUTER_ZENDESK_RATE_PER_MIN="10"))  # a burst of 1
+    client = app.test_client()
+    tickets = [_ticket(zendesk, f"Card stolen {i}", "My card was stolen, block it") for i in range(3)]
+    for tid in tickets:
+        post_zendesk(client, zendesk_event(zendesk, tid))
+    app.extensions["router"].delivery.run_once()
+    assert sum(len(zendesk.notes(t)) for t in tickets) == 1
+    pending = client.get("/v1/deliveries?status=pending", headers=_admin(app)).json
+    assert pending["total"] == 2 and all(r["attempts"] == 0 for r in pending["items"])
+
+
+def test_the_generic_callback_is_signed_and_carries_the_decision(make_app, zendesk: ZendeskStandin) -> None:
+    with CallbackReceiver() as cb:
+        env = writeback_env(
+            zendesk,
+            ROUTER_WRITEBACK_GENERIC="route",
+            ROUTER_CALLBACK_URL=f"{cb.url}/hook",
+            ROUTER_CALLBACK_SECRET="callback-secret",
+        )
+        app = make_app(env)
+        body = json.dumps({"id": "T-9", "subject": "Card stolen", "body": "My card was stolen, block it"}).encode()
+        resp = app.test_client().post(
+            "/v1/webhooks/generic", data=body, headers=generic_headers(body, "generic-secret")
+        )
+        assert resp.status_code == 201
+        drain(app)
+        [sent] = cb.received
+        stamp = sent.header("X-Router-Timestamp")
+        assert (
+            sent.header("X-Router-Signature")
+            == generic_headers(sent.raw, "callback-secret", float(stamp))["X-Router-Signature"]
+        )
+        assert sent.body["decision"]["queue"] == "fraud" and sent.body["ticket"] == {"source": "generic", "id": "T-9"}
+        assert sent.header("X-Router-Delivery") == str(sent.body["delivery_id"])
+
+
+def test_a_connector_from_a_plugin_writes_back_like_the_built_ins(make_app, zendesk: ZendeskStandin, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(writeback_env(zendesk))
+    ctx = app.extensions["router"]
+    seen: list[dict] = []  # type: ignore[type-arg]
+
+    class Jira:
+        name, source, rate_per_min = "jira", "generic", 60.0
+
+        def deliver(self, job):  # type: ignore[no-untyped-def]
+            seen.append(job.decision)
+            return {"outcome": "routed"}
+
+        def missing_groups(self, queues, mapping):  # type: ignore[no-untyped-def]
+            return []
+
+    class Plugin:
+        from router.hooks import hookimpl
+
+        @hookimpl
+        def router_connectors(self, settings):  # type: ignore[no-untyped-def]
+            return [Jira()]
+
+    ctx.plugins.register(Plugin(), "jira", "test")
+    ctx.plugins._connectors = None
+    ctx.settings = ctx.settings.with_overrides(writeback={**ctx.settings.writeback, "generic": "route"})
+    body = json.dumps({"id": "J-1", "subject": "Card stolen", "body": "My card was stolen, block it"}).encode()
+    app.test_client().post("/v1/webhooks/generic", data=body, headers=generic_headers(body, "generic-secret"))
+    ctx.delivery.settings = ctx.settings
+    drain(app)
+    assert [d["queue"] for d in seen] == ["fraud"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ROUTER_ZENDESK_URL": "http://acme.zendesk.com"}, "must use https"),
+        ({"ROUTER_ZENDESK_URL": "http://127.0.0.1:9", "ROUTER_ENV": "production"}, "must use https"),
+        ({"ROUTER_ZENDESK_URL": "https://user:pw@acme.zendesk.com"}, "plain base URL"),
+        ({"ROUTER_WRITEBACK_ZENDESK": "route"}, "needs ROUTER_ZENDESK_URL"),
+        ({"ROUTER_WRITEBACK_FRESHDESK": "always"}, "must be one of off, suggest, route"),
+    ],
+    ids=["http-remote", "http-in-production", "credentials-in-url", "route-without-url", "unknown-mode"],
+)
+def test_unsafe_or_incomplete_connector_settings_are_refused(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"ROUTER_HOME": "/tmp/router-settings-test", **env})
+
+
+def test_credentials_never_reach_logs_errors_or_the_database(make_app, zendesk: ZendeskStandin, caplog) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(writeback_env(zendesk))
+    caplog.set_level(logging.DEBUG)
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    post_zendesk(app.test_client(), zendesk_event(zendesk, tid))
+    zendesk.fail_next(500)
+    zendesk.fail_next(401)
+    drain(app)
+    assert zendesk.api_token not in caplog.text
+    assert zendesk.api_token not in repr(app.extensions["router"].settings)
+    dump = app.test_client().get("/v1/deliveries", headers=_admin(app)).get_data(as_text=True)
+    assert zendesk.api_token not in dump and "401" in dump
