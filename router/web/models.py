@@ -1,5 +1,6 @@
 """Models page: every version with its state, metrics, gate reports and live shadow/canary figures;
-shadow, canary, activate, retire and roll back, each confirmed and with a reason."""
+shadow, canary, activate, retire and roll back, each confirmed and with a reason; each version's
+trade-off between target precision and auto-routed share, and its target, which an admin changes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from ..errors import RouterError, ValidationError
 from ..registry.versions import list_versions
 from ..services import lifecycle, model_info
-from . import _errors, _session
+from ..services import thresholds as threshold_service
+from . import _errors, _session, _threshold_chart
 
 bp = _errors.attach(Blueprint("web_models", __name__, url_prefix="/admin"))
 ACTIONS = {"shadow": "shadow", "canary": "canary", "activate": "active"}
@@ -21,7 +23,14 @@ def _versions() -> list[dict[str, Any]]:
     out = []
     for summary in reversed(list_versions(context.db)):  # newest first
         described = model_info.describe(context, summary["version"])
-        out.append({**summary, **described, "gate_reports": model_info.gate_reports(context, summary["version"])[:5]})
+        routing = threshold_service.status(context, summary["version"])
+        routing["chart"] = _threshold_chart.precision_curve(
+            routing["precision_curve"],
+            routing["operating_point"]["target_precision"],
+            f"Target precision against tickets auto-routed, {summary['version']}",
+        )
+        gates = model_info.gate_reports(context, summary["version"])[:5]
+        out.append({**summary, **described, "gate_reports": gates, "routing": routing})
     return out
 
 
@@ -78,6 +87,28 @@ def change(version: str, action: str) -> Any:
         flash("Not changed: the canary percentage must be a number.", "error")
     except RouterError as exc:
         flash(f"Not changed: {exc.message}", "error")
+    return redirect(url_for("web_models.index"))
+
+
+@bp.post("/models/<string:version>/thresholds")
+@_session.page("viewer", "see the models")
+def retarget(version: str) -> Any:
+    """Choose the version's thresholds again for another target precision, without retraining."""
+    user = _session.need("admin", "change a model's target precision")
+    try:
+        reason = _reason()
+        target = float(request.form.get("target_precision", ""))
+        done = threshold_service.retarget(_session.ctx(), version, target, actor=user.name, reason=reason)
+    except ValueError:
+        flash("Not changed: the target precision must be a number.", "error")
+    except RouterError as exc:
+        flash(f"Not changed: {exc.message}", "error")
+    else:
+        flash(
+            f"Model {version} now aims at precision {done['target_precision']:g}: "
+            f"{done['expected_share']:.1%} of tickets expected auto-routed; every worker follows within 2 s.",
+            "ok",
+        )
     return redirect(url_for("web_models.index"))
 
 
