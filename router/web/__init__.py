@@ -12,9 +12,17 @@ from typing import Any
 from flask import Blueprint, Flask, request
 from werkzeug.wrappers import Response
 
-from . import _session, auth, models, monitoring, review, rules, tickets
+from . import _session, auth, deliveries, models, monitoring, review, rules, tickets
 
-BLUEPRINTS: tuple[Blueprint, ...] = (auth.bp, review.bp, rules.bp, models.bp, monitoring.bp, tickets.bp)
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    auth.bp,
+    review.bp,
+    rules.bp,
+    models.bp,
+    monitoring.bp,
+    tickets.bp,
+    deliveries.bp,
+)
 _NAMES = frozenset(b.name for b in BLUEPRINTS)
 
 

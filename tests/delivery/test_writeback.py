@@ -324,3 +324,26 @@ def test_a_rule_set_whose_queue_has_no_group_is_refused_naming_the_queue(make_ap
     post_zendesk(app.test_client(), zendesk_event(zendesk, tid))
     drain(app)
     assert zendesk.tickets[tid]["group_id"] == desk
+
+
+def test_the_deliveries_page_lists_dead_letters_and_retries_them(make_app, zendesk: ZendeskStandin) -> None:
+    from router.auth import create_token
+    from tests.web.conftest import csrf_of
+
+    app = make_app(writeback_env(zendesk))
+    client = app.test_client()
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    post_zendesk(client, zendesk_event(zendesk, tid))
+    zendesk.fail_next(404)
+    drain(app)
+    token = create_token(app.extensions["router"].db, "admin", "ada")
+    page = client.get("/admin/sign-in")
+    client.post("/admin/sign-in", data={"token": token, "csrf_token": csrf_of(page.text), "next": "/admin/"})
+    listed = client.get("/admin/deliveries")
+    assert listed.status_code == 200 and f"zendesk/{tid}" in listed.text and "HTTP 404" in listed.text
+    resp = client.post("/admin/deliveries/retry", data={"id": "all", "csrf_token": csrf_of(listed.text)})
+    assert resp.status_code == 302
+    assert "1 delivery(ies) will be sent again" in client.get("/admin/deliveries").text
+    drain(app)
+    assert len(zendesk.notes(tid)) == 1
+    assert "No dead deliveries" in client.get("/admin/deliveries").text
