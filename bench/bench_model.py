@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python bench/bench_model.py``.  Prints figures only (no assertions).
 
-* training: ``train_model`` on the full train.csv (it holds out 15 % for thresholds/metrics);
+* training: ``train_model`` on the full train.csv (it holds out 15 % for metrics; thresholds come
+  from the out-of-fold predictions of the other 85 %, see ``bench/bench_thresholds.py``);
 * quality: accuracy / macro-F1 / ECE / coverage on the real test.csv;
 * latency: ``RouterModel.predict`` (fast path: classify + explanation + routing decision) on every
   test text one at a time, versus scikit-learn's ``predict_proba([text])`` for one text;
