@@ -77,6 +77,10 @@ class _Fault:
     status: int
     headers: dict[str, str]
     body: Any
+    only: str | None = None
+
+    def applies(self, method: str, path: str) -> bool:
+        return self.only is None or f"{method} {path}".startswith(self.only)
 
 
 def _iso(epoch: float) -> str:
@@ -216,14 +220,24 @@ class _Standin:
 
     # -- fault injection -------------------------------------------------------------------------------------
 
-    def fail_next(self, status: int, times: int = 1, headers: dict[str, str] | None = None, body: Any = None) -> None:
-        """Answer the next ``times`` requests with ``status`` and change nothing (a 429 gets ``Retry-After: 1``)."""
+    def fail_next(
+        self,
+        status: int,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        only: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests with ``status`` and change nothing (a 429 gets ``Retry-After: 1``).
+
+        ``only`` limits the failure to requests that start with it, e.g. ``"PUT /api/v2/tickets"``.
+        """
         with self._lock:
             sent = {**self._fault_headers(status), **(headers or {})}
             if status == 429 and not any(k.lower() == "retry-after" for k in sent):
                 sent["Retry-After"] = "1"
             for _ in range(times):
-                self._faults.append(_Fault(status, sent, self._fault_body(status) if body is None else body))
+                self._faults.append(_Fault(status, sent, self._fault_body(status) if body is None else body, only))
 
     def clear_faults(self) -> None:
         """Forget the failures and delays still queued (the helpdesk is healthy again)."""
@@ -293,8 +307,9 @@ class _Standin:
         with self._lock:
             self.requests.append(request)
             delay = self._delays.popleft() if self._delays else 0.0
-            if self._faults:
-                fault = self._faults.popleft()
+            fault = next((f for f in self._faults if f.applies(method, path)), None)
+            if fault is not None:
+                self._faults.remove(fault)
                 return Reply(fault.status, fault.body, dict(fault.headers)), delay
             limited = self._count_against_limit(request.time)
             if limited is not None:

@@ -169,3 +169,45 @@ def test_kill_9_between_commit_and_delivery_loses_nothing_and_duplicates_nothing
     time.sleep(2.0)
     assert {t: len(zd.notes(t)) for t in tickets} == {t: 1 for t in tickets}
     assert all(zd.groups[zd.tickets[t]["group_id"]] == "Fraud" for t in tickets)
+
+
+def test_agent_changes_429s_and_dead_letters_through_the_service(serve, helpdesks) -> None:  # type: ignore[no-untyped-def]
+    zd, _ = helpdesks
+    served = serve(writeback_env(zd, ROUTER_DELIVERY_POLL_S="0.2"))
+    from router.auth import create_token
+    from router.config import load_settings
+    from router.db import Database
+
+    db = Database(load_settings(served.env).database_url)
+    admin = {"Authorization": f"Bearer {create_token(db, 'admin')}"}
+    db.dispose()
+    # an agent moves the ticket between the decision and its delivery: Zendesk is slow to answer the read
+    moved = zd.add_ticket("Card stolen", "My card was stolen, block it")
+    vip = zd.add_group("VIP desk")
+    zd.fail_next(503, headers={"Retry-After": "1"}, only="GET /api/v2/tickets")
+    assert post_event(served.base, zendesk_event(zd, moved)).status_code == 201
+    zd.agent_update(moved, group_id=vip)
+    # Zendesk rate-limits once, then accepts
+    limited = zd.add_ticket("Exchange rate", "What exchange rate will I get in euros?")
+    wait_for(lambda: len(zd.notes(moved)) == 1)
+    zd.fail_next(429, headers={"Retry-After": "1"}, only="PUT /api/v2/tickets")
+    assert post_event(served.base, zendesk_event(zd, limited)).status_code == 201
+    wait_for(lambda: len(zd.notes(limited)) == 1, timeout=20)
+    assert zd.tickets[moved]["group_id"] == vip and "Not reassigned" in zd.notes(moved)[0]["body"]
+    assert any(r.method == "PUT" and r.path.endswith(f"/{limited}.json") for r in zd.requests)
+    # a revoked API token: a dead letter until an operator retries it
+    dead = zd.add_ticket("Top up failed", "My top up failed twice today")
+    zd.fail_next(401, only="GET /api/v2/tickets")
+    assert post_event(served.base, zendesk_event(zd, dead)).status_code == 201
+
+    def dead_letters() -> list[dict]:  # type: ignore[type-arg]
+        return requests.get(f"{served.base}/v1/deliveries?status=dead", headers=admin, timeout=5).json()["items"]
+
+    wait_for(lambda: len(dead_letters()) == 1)
+    [letter] = dead_letters()
+    assert letter["last_status"] == 401 and letter["ticket_id"] == str(dead)
+    resp = requests.post(f"{served.base}/v1/deliveries/{letter['id']}/retry", headers=admin, timeout=5)
+    assert resp.status_code == 200 and resp.json()["retried"] == 1
+    wait_for(lambda: len(zd.notes(dead)) == 1)
+    time.sleep(1.0)
+    assert [len(zd.notes(t)) for t in (moved, limited, dead)] == [1, 1, 1]
