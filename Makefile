@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/bench_thresholds.py
 	$(BIN)/python bench/bench_decide.py
 	$(BIN)/python bench/bench_http.py
+	$(BIN)/python bench/bench_delivery.py
 	$(BIN)/python bench/swap_under_load.py
 	$(BIN)/python bench/drift_power.py
 	$(BIN)/python bench/novelty.py
