@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 from typing import Any
 
+import gunicorn.util
 from gunicorn.app.base import BaseApplication
 
 from .config import Settings
@@ -61,7 +63,24 @@ def _worker_exit(_server: Any, worker: Any) -> None:
         delivery.stop(timeout=5)
 
 
+def _write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """Gunicorn's answer to a request it refuses before the app sees it, as the router's error JSON.
+
+    Gunicorn writes these (400 for a malformed request line or header, ``Content-Length`` with
+    ``Transfer-Encoding``, 431 for headers over its limits, 501 for an unknown transfer coding)
+    through ``gunicorn.util.write_error``, as HTML; the README promises JSON for every error.
+    """
+    code = reason.lower().replace(" ", "_")
+    body = json.dumps({"code": code, "status": status_int, "message": mesg or reason, "errors": {}}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn.util.write_nonblock(sock, head.encode("latin1") + body)
+
+
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    gunicorn.util.write_error = _write_json_error  # workers are forked from this process and keep it
     metrics_dir = settings.home / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, exist_ok=True)

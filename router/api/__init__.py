@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from flask import Flask, request
-from flask_smorest import Api
 
 from ..errors import UnsupportedMediaType
 from . import deliveries, docs, errors, health, models, monitoring, review, rules, thresholds, tickets, tokens, webhooks
 
 
-def init_app(app: Flask) -> Api:
+def init_app(app: Flask) -> errors.Api:
     app.config.setdefault("API_TITLE", "Ticket Router")
     app.config.setdefault("API_VERSION", "v1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    api = Api(
+    api = errors.Api(
         app,
         spec_kwargs={
             "components": {

@@ -5,16 +5,44 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import flask_smorest
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ..errors import RouterError
+from ..schemas.errors import ErrorOut
 
 log = logging.getLogger(__name__)
 
 
+class Api(flask_smorest.Api):
+    """flask-smorest's Api, documenting the error body the router really sends."""
+
+    ERROR_SCHEMA = ErrorOut
+
+
+def field_errors(errors: Any) -> dict[str, Any]:
+    """``errors`` as an object keyed by field, whatever shape the raiser used.
+
+    Rule-set validation lists its problems (``[{"where", "message", "line"}]``, which
+    ``POST /v1/rules/validate`` answers as they are); in an error body they are keyed by ``where``.
+    """
+    if not errors:
+        return {}
+    if isinstance(errors, dict):
+        return {str(k): v for k, v in errors.items()}
+    out: dict[str, list[str]] = {}
+    for item in errors if isinstance(errors, list | tuple) else [errors]:
+        if isinstance(item, dict) and "message" in item:
+            line = f"line {item['line']}: " if item.get("line") is not None else ""
+            out.setdefault(str(item.get("where") or "body"), []).append(f"{line}{item['message']}")
+        else:
+            out.setdefault("body", []).append(str(item))
+    return out
+
+
 def error_response(status: int, code: str, message: str, errors: Any = None) -> Response:
-    resp = jsonify({"code": code, "status": status, "message": message, "errors": errors or {}})
+    resp = jsonify({"code": code, "status": status, "message": message, "errors": field_errors(errors)})
     resp.status_code = status
     return resp
 
@@ -32,7 +60,8 @@ def _http_error(exc: HTTPException) -> Response:
     errors: Any = {}
     message = exc.description or exc.name
     if isinstance(messages, dict):
-        errors = messages.get("json", messages)
+        # webargs keys its messages by location (json, query, ...); one decorator parses one location
+        errors = next(iter(messages.values())) if len(messages) == 1 else messages
         if status == 400 and errors == ["Invalid JSON body."]:
             message, errors = "the request body is not valid JSON", {"body": ["invalid JSON"]}
         elif status == 422:

@@ -155,7 +155,7 @@ def test_bad_queue_queries_are_422(client, ann, query) -> None:
 def test_out_of_range_queue_queries_are_422_on_both_databases(api, query: str, field: str) -> None:
     resp = api.client.get(f"/v1/review?{query}", headers=api.token("reviewer"))
     assert resp.status_code == 422, resp.get_data(as_text=True)
-    assert field in resp.json["errors"]["query"]
+    assert field in resp.json["errors"]
 
 
 def test_ids_beyond_the_column_are_404_on_both_databases(api) -> None:

@@ -80,11 +80,11 @@ def test_an_invalid_rule_set_is_refused_with_every_problem_and_the_old_one_stays
     )
     resp = put(client, token, broken, etag)
     assert resp.status_code == 422
-    problems = resp.json["errors"]
-    messages = " | ".join(p["message"] for p in problems)
+    problems = [(where, m) for where, found in resp.json["errors"].items() for m in found]  # keyed by where
+    messages = " | ".join(m for _, m in problems)
     assert len(problems) >= 5, problems
     assert "nowhere" in messages and "explode" in messages and "nosuchfunction" in messages
-    lines = {p.get("line") for p in problems}
+    lines = {int(m.split(":")[0].removeprefix("line ")) for _, m in problems if m.startswith("line ")}
     last = len(broken.splitlines())
     assert {last - 5, last - 4, last - 3} <= lines, problems
     assert current(client, token) == (content, etag)
@@ -95,7 +95,8 @@ def test_a_failing_example_is_refused_with_its_explanation(client, token) -> Non
     wrong = content + NEW_RULE.replace("expect: {priority: urgent", "expect: {priority: low")
     resp = put(client, token, wrong, etag)
     assert resp.status_code == 422
-    assert "priority: expected 'low', got 'urgent'" in resp.json["errors"][0]["message"]
+    messages = [m for found in resp.json["errors"].values() for m in found]
+    assert any("priority: expected 'low', got 'urgent'" in m for m in messages), messages
 
 
 def test_validate_reports_without_saving(client, token) -> None:
