@@ -11,11 +11,12 @@ from __future__ import annotations
 from .export import export_csv, export_file, label_rows
 from .queue import QueueFilter, claim, get_item, list_items, record_decision, release
 from .resolve import resolve
-from .stats import stats
+from .stats import counts, stats
 
 __all__ = [
     "QueueFilter",
     "claim",
+    "counts",
     "export_csv",
     "export_file",
     "get_item",

@@ -27,6 +27,22 @@ def _rates(rows: Any) -> dict[str, dict[str, Any]]:
     }
 
 
+def counts(ctx: Context, now: datetime | None = None) -> dict[str, int]:
+    """Open, claimed (open with a live claim) and resolved items: the figures the review page keeps current."""
+    now = now or utcnow()
+    live_claim = case((ReviewItem.claim_expires_at >= now, 1), else_=0)
+    with ctx.db.session() as s:
+        rows = s.execute(
+            select(ReviewItem.status, func.count(ReviewItem.id), func.sum(live_claim)).group_by(ReviewItem.status)
+        ).all()
+    by_status = {status: (int(n), int(c or 0)) for status, n, c in rows}
+    return {
+        "open": by_status.get("open", (0, 0))[0],
+        "claimed": by_status.get("open", (0, 0))[1],
+        "resolved": by_status.get("resolved", (0, 0))[0],
+    }
+
+
 def stats(ctx: Context, now: datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     overridden = func.sum(case((ReviewLabel.overridden, 1), else_=0)).cast(Integer)

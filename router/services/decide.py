@@ -91,9 +91,36 @@ def decision_for(
     }
     if routing.notify:
         decision["explanation"]["notify"] = routing.notify
+    _explain_thresholds(decision, prediction)
     ctx.plugins.call_each("router_adjust_decision", decision=decision, ticket=ticket, prediction=prediction)
     decision["needs_review"] = bool(decision["review_reasons"])
     return decision
+
+
+def _explain_thresholds(decision: dict[str, Any], prediction: Mapping[str, Any]) -> None:
+    """Keep the cutoff the confidence was compared with, and say it beside a ``low_confidence`` reason.
+
+    Each intent has its own threshold, so 99.88 % can need a person while 45 % routes itself.
+    """
+    threshold = prediction.get("threshold")
+    if threshold is None:
+        return
+    decision["explanation"]["threshold"] = threshold
+    if "low_confidence" in decision["review_reasons"]:
+        confidence, threshold_text = percent_pair(decision["confidence"], threshold)
+        decision["explanation"].setdefault("review", {}).setdefault(
+            "low_confidence",
+            f"confidence {confidence} is below the threshold of {decision['intent']}, {threshold_text}",
+        )
+
+
+def percent_pair(value: float, threshold: float) -> tuple[str, str]:
+    """Both as percentages with as many decimals (up to 4) as it takes to tell them apart."""
+    for decimals in range(1, 5):
+        a, b = f"{value * 100:.{decimals}f} %", f"{threshold * 100:.{decimals}f} %"
+        if a != b:
+            return a, b
+    return a, b
 
 
 def _predict(ctx: Context, loaded: Loaded, text: str) -> tuple[Loaded, Any]:

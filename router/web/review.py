@@ -1,9 +1,11 @@
 """Review page: the queue, and one ticket at a time worked with the keyboard.
 
 The page lists the queue (same order and filters as ``GET /v1/review``). Its script asks
-``/admin/api/review/next`` for the next item it may claim: the server claims it and answers with
-the item rendered as HTML, so the next ticket appears without leaving the page. Resolving and
-skipping are small JSON POSTs carrying the CSRF token in a header.
+``/admin/api/review/next`` for the next item it may claim and shows it, rendered as HTML, without
+leaving the page. Showing does not claim: someone who only looks blocks nobody. The reviewer's
+first action on the item (a key, a field, a button) claims it; skipping or leaving the page gives
+it back. Every answer carries the queue's open/claimed/resolved counts, so the page's figures
+stay current. The POSTs are small JSON requests carrying the CSRF token in a header.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 from .. import review as service
 from ..db.review import ITEM_ID_MAX
 from ..errors import Conflict, ValidationError
+from ..services.decide import percent_pair
 from ..services.intake import ticket_with_decisions
 from . import _errors, _session, _text
 
@@ -90,10 +93,12 @@ def _decision_of(item: dict[str, Any]) -> dict[str, Any]:
 def _rendered(item: dict[str, Any]) -> dict[str, Any]:
     decision = _decision_of(item)
     intents, queues, routed = _choices()
+    confidence, threshold = decision.get("confidence"), (decision.get("explanation") or {}).get("threshold")
     html = render_template(
         "admin/_review_item.html",
         item=item,
         decision=decision,
+        against=percent_pair(confidence, threshold) if confidence is not None and threshold is not None else None,
         segments=_text.highlight(item["text"], decision.get("explanation")),
         alternatives=(decision.get("alternatives") or [])[:3],
         trace=(decision.get("explanation") or {}).get("rules") or [],
@@ -104,31 +109,43 @@ def _rendered(item: dict[str, Any]) -> dict[str, Any]:
     return {"item_id": item["id"], "html": html}
 
 
+def _figures() -> dict[str, int]:
+    return service.counts(_session.ctx())
+
+
 @bp.post("/api/review/next")
 @_session.page("reviewer", "work the review queue")
 def next_item() -> dict[str, Any]:
-    """Claim and show the first item this reviewer may take, leaving out the ones they skipped."""
+    """Show the first item this reviewer may claim, leaving out the ones they skipped (nothing is claimed)."""
     me = _session.need("reviewer", "work the review queue").name
     body = request.get_json(silent=True) or {}
     skipped = {int(i) for i in body.get("skip") or [] if str(i).isdigit()}
     page = service.list_items(_session.ctx(), _filters(request.args, available_to=me, page_size=len(skipped) + 10))
     for candidate in page["items"]:
-        if candidate["id"] in skipped:
-            continue
-        try:
-            item = service.claim(_session.ctx(), candidate["id"], me)
-        except Conflict:  # another reviewer took it a moment ago: try the next one
-            continue
-        return {**_rendered(item), "remaining": page["total"]}
-    return {"item_id": None, "html": render_template("admin/_review_empty.html", skipped=len(skipped)), "remaining": 0}
+        if candidate["id"] not in skipped:
+            return {**_rendered(candidate), "remaining": page["total"], "figures": _figures()}
+    return {
+        "item_id": None,
+        "html": render_template("admin/_review_empty.html", skipped=len(skipped)),
+        "remaining": 0,
+        "figures": _figures(),
+    }
 
 
 @bp.post(f"/api/review/{ITEM}/open")
 @_session.page("reviewer", "work the review queue")
 def open_item(item_id: int) -> dict[str, Any]:
-    """Claim one chosen item (from the queue table) and show it."""
+    """Show one chosen item (from the queue table) without claiming it."""
+    return {**_rendered(service.get_item(_session.ctx(), item_id)), "figures": _figures()}
+
+
+@bp.post(f"/api/review/{ITEM}/claim")
+@_session.page("reviewer", "work the review queue")
+def claim(item_id: int) -> dict[str, Any]:
+    """Claim the shown item: the reviewer's first action on it. 409 when someone else holds it."""
     me = _session.need("reviewer", "work the review queue").name
-    return _rendered(service.claim(_session.ctx(), item_id, me))
+    item = service.claim(_session.ctx(), item_id, me)
+    return {"item_id": item_id, "claimed_by": item["claimed_by"], "figures": _figures()}
 
 
 @bp.post(f"/api/review/{ITEM}/resolve")
@@ -143,7 +160,8 @@ def resolve(item_id: int) -> dict[str, Any]:
     done = service.resolve(_session.ctx(), item_id, me, intent, queue_name, note)
     label = done["labels"][-1] if done["labels"] else {}
     verb = "corrected to" if label.get("corrected") else "confirmed as"
-    return {"item_id": item_id, "status": done["status"], "message": f"Item {item_id} {verb} {intent} → {queue_name}."}
+    message = f"Item {item_id} {verb} {intent} → {queue_name}."
+    return {"item_id": item_id, "status": done["status"], "message": message, "figures": _figures()}
 
 
 @bp.post(f"/api/review/{ITEM}/release")
@@ -152,4 +170,4 @@ def release(item_id: int) -> dict[str, Any]:
     me = _session.need("reviewer", "work the review queue").name
     with contextlib.suppress(Conflict):  # the claim lapsed or was taken: nothing to give back
         service.release(_session.ctx(), item_id, me)
-    return {"item_id": item_id, "released": True}
+    return {"item_id": item_id, "released": True, "figures": _figures()}

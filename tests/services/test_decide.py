@@ -157,3 +157,23 @@ def test_the_contract_harness_decides_as_the_service_does(service, tmp_path: Pat
     summary = json.loads(run(["rules", "test", "--contracts", str(contracts)], env).strip().splitlines()[-1])
     assert summary["ok"], summary["failures"]
     assert summary["passed"] >= 1
+
+
+def test_a_low_confidence_reason_names_the_threshold(ctx) -> None:  # type: ignore[no-untyped-def]
+    from router.services.decide import decision_for
+
+    prediction = {
+        "intent": "card_arrival",
+        "confidence": 0.9988,
+        "threshold": 0.99887,
+        "alternatives": [{"intent": "card_arrival", "confidence": 0.9988}],
+        "review_reasons": ["low_confidence"],
+    }
+    decision = decision_for(ctx, {"text": "where is my card", "requester": {}}, prediction, model_version="v")
+    assert decision["explanation"]["threshold"] == 0.99887
+    note = decision["explanation"]["review"]["low_confidence"]
+    assert note == "confidence 99.88 % is below the threshold of card_arrival, 99.89 %"
+    confident = {**prediction, "confidence": 0.45, "threshold": 0.40, "review_reasons": []}
+    routed = decision_for(ctx, {"text": "where is my card", "requester": {}}, confident, model_version="v")
+    assert "low_confidence" not in routed["explanation"].get("review", {})
+    assert routed["explanation"]["threshold"] == 0.40

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from router import review
 from router.registry import versions
@@ -59,11 +61,15 @@ def test_resolve_review_items_with_the_keyboard(page, live: LiveServer) -> None:
     assert page.locator("#ticket-text mark.toward").count() >= 1  # the words that decided it
     assert page.locator("#review-panel .trace li").count() >= 1  # the rule trace
     assert "confirm the model's intent and queue" in page.inner_text(".shortcuts")
-    assert review.get_item(live.ctx, int(first))["claimed_by"] == "rita"  # showing it claimed it
+    assert review.get_item(live.ctx, int(first))["claimed_by"] is None  # showing it claims nothing
 
     page.keyboard.press("c")
     page.wait_for_selector(f'#review-panel .review-item:not([data-item="{first}"])')
     assert "confirmed as" in page.inner_text("#review-status")
+    # the figures follow what was done on the page
+    counts = review.counts(live.ctx)
+    assert (counts["open"], counts["resolved"]) == (1, 1)
+    assert page.inner_text("#open-count") == "1" and page.inner_text("#resolved-count") == "1"
     second = page.get_attribute("#review-panel .review-item", "data-item")
     alternative = page.get_attribute('.alternatives li[data-key="2"]', "data-intent")
     page.keyboard.press("2")
@@ -155,3 +161,79 @@ def test_the_api_docs_page_renders_the_operations(page, live: LiveServer) -> Non
     # Redoc's footer logo lives on a CDN: the page's policy stops the browser before it leaves the machine.
     assert all(any(f.endswith(f" {u}") and "csp" in f.lower() for f in failed) for u in elsewhere), failed
     assert not [f for f in failed if "csp" not in f.lower()], failed
+
+
+def test_showing_a_review_item_claims_nothing_until_the_first_action(page, live: LiveServer) -> None:
+    assert submit(live.ctx, "generic", {"id": "L-1", "body": "I will sue you over these fees"}).decision["needs_review"]
+    sign_in_browser(page, live, "admin", "ada", "/admin/review")
+    item_id = int(page.wait_for_selector("#review-panel .review-item").get_attribute("data-item"))
+    assert review.get_item(live.ctx, item_id)["claimed_by"] is None
+    assert page.inner_text("#claimed-count") == "0"
+    # another reviewer can still take it while ada only looks
+    review.claim(live.ctx, item_id, "rita")
+    review.release(live.ctx, item_id, "rita")
+
+    page.keyboard.press("o")  # the first action: focus the note
+    expect(page.locator("#claimed-count")).to_have_text("1")
+    assert review.get_item(live.ctx, item_id)["claimed_by"] == "ada"
+
+    page.goto(live.url + "/admin/models")  # leaving the page gives it back
+    deadline = time.monotonic() + 5
+    while review.get_item(live.ctx, item_id)["claimed_by"] is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert review.get_item(live.ctx, item_id)["claimed_by"] is None
+
+
+def test_an_item_someone_else_claimed_first_is_skipped_on_the_first_action(page, live: LiveServer) -> None:
+    for i in range(2):
+        assert submit(live.ctx, "generic", {"id": f"M-{i}", "body": "I will sue you over fees"}).decision[
+            "needs_review"
+        ]
+    sign_in_browser(page, live, "reviewer", "rita", "/admin/review")
+    item_id = page.wait_for_selector("#review-panel .review-item").get_attribute("data-item")
+    review.claim(live.ctx, int(item_id), "sam")
+    page.keyboard.press("c")
+    page.wait_for_selector(f'#review-panel .review-item:not([data-item="{item_id}"])')
+    assert "sam" in page.inner_text("#review-status")
+    assert (
+        review.get_item(live.ctx, int(item_id))["claimed_by"] == "sam"
+        and not review.get_item(live.ctx, int(item_id))["labels"]
+    )
+
+
+LAPTOP = {"width": 1366, "height": 768}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/review",
+        "/admin/rules",
+        "/admin/models",
+        "/admin/monitoring",
+        "/admin/tickets",
+        "/admin/tickets/generic/W-0",
+    ],
+    ids=["review", "rules", "models", "monitoring", "tickets", "ticket"],
+)
+def test_no_page_scrolls_sideways_on_a_laptop(browser, live: LiveServer, path: str) -> None:
+    for i, body in enumerate(
+        [
+            "I will sue you over these fees, " * 12 + "https://example.com/a/very/long/link/" + "x" * 180,
+            "Refund me now or I will file a chargeback",
+        ]
+    ):
+        submit(live.ctx, "generic", {"id": f"W-{i}", "subject": "Fees " * 30, "body": body})
+    context = browser.new_context(viewport=LAPTOP)
+    try:
+        tab = context.new_page()
+        sign_in_browser(tab, live, "admin", "ada", path)
+        if path == "/admin/review":
+            tab.wait_for_selector("#review-panel .review-item")
+        tab.wait_for_load_state("networkidle")
+        width = tab.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        if width[0] > width[1]:
+            tab.screenshot(path=f"tests/artifacts/laptop-{path.strip('/').replace('/', '-')}.png", full_page=True)
+        assert width[0] <= width[1], f"{path} is {width[0]} px wide in a {width[1]} px window"
+    finally:
+        context.close()

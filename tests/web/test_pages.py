@@ -162,6 +162,10 @@ def test_a_reviewer_works_the_queue_but_cannot_change_models(client, ctx, signed
     assert shown.status_code == 200 and shown.json["item_id"]
     item_id = shown.json["item_id"]
     assert "chargeback" in shown.json["html"] and 'class="toward"' in shown.json["html"]
+    assert review.get_item(ctx, item_id)["claimed_by"] is None  # shown, not claimed
+    assert shown.json["figures"] == {"open": 1, "claimed": 0, "resolved": 0}
+    claimed = client.post(f"/admin/api/review/{item_id}/claim", headers=headers)
+    assert claimed.status_code == 200 and claimed.json["figures"]["claimed"] == 1
     assert review.get_item(ctx, item_id)["claimed_by"] == "ann"
     unknown = client.post(
         f"/admin/api/review/{item_id}/resolve", json={"intent": "nope", "queue": "x"}, headers=headers
@@ -173,6 +177,7 @@ def test_a_reviewer_works_the_queue_but_cannot_change_models(client, ctx, signed
         headers=headers,
     )
     assert done.status_code == 200 and done.json["status"] == "resolved"
+    assert done.json["figures"] == {"open": 0, "claimed": 0, "resolved": 1}
     again = client.post(
         f"/admin/api/review/{item_id}/resolve",
         json={"intent": "request_refund", "queue": "card_payments"},
@@ -310,3 +315,15 @@ def test_the_ticket_page_shows_a_reviewers_correction(client, ctx, signed_in) ->
     page = client.get("/admin/tickets/generic/RV-1").text
     assert f"reviewed: <strong>{corrected}</strong> / cards" in page
     assert "rita: " in page and "a late card" in page
+
+
+def test_a_low_confidence_reason_shows_the_threshold_beside_the_confidence(client, ctx, signed_in) -> None:
+    decided = submit(ctx, "generic", {"id": "LC-1", "body": "my card"}).decision
+    assert "low_confidence" in decided["review_reasons"]
+    headers = {"X-CSRF-Token": signed_in("reviewer", "ann")}
+    shown = client.post("/admin/api/review/next", json={}, headers=headers).json["html"]
+    assert "this intent's threshold" in shown.split("Model says")[1]
+    ticket_page = client.get("/admin/tickets/generic/LC-1").text
+    note = decided["explanation"]["review"]["low_confidence"]
+    assert "threshold" in note or "needed" in note
+    assert note in shown and note in ticket_page
