@@ -12,11 +12,8 @@ from ..db import Decision, Ticket
 
 def search_tickets(ctx: Context, query: str, limit: int = 50) -> list[dict[str, Any]]:
     """Tickets whose helpdesk id is ``query``, then those whose text contains it, newest first,
-    each with its latest decision."""
+    each with its latest decision. An empty query gives the latest tickets."""
     query = query.strip()
-    if not query:
-        return []
-    pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     latest = (
         select(Decision.ticket_id, func.max(Decision.revision).label("revision"))
         .group_by(Decision.ticket_id)
@@ -26,10 +23,13 @@ def search_tickets(ctx: Context, query: str, limit: int = 50) -> list[dict[str, 
         select(Ticket, Decision)
         .join(latest, latest.c.ticket_id == Ticket.id)
         .join(Decision, (Decision.ticket_id == Ticket.id) & (Decision.revision == latest.c.revision))
-        .where(or_(Ticket.external_id == query, Ticket.text.ilike(pattern, escape="\\")))
-        .order_by((Ticket.external_id == query).desc(), Ticket.updated_at.desc(), Ticket.id.desc())
-        .limit(limit)
     )
+    if query:
+        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(Ticket.external_id == query, Ticket.text.ilike(pattern, escape="\\"))).order_by(
+            (Ticket.external_id == query).desc()
+        )
+    stmt = stmt.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
     with ctx.db.session() as s:
         return [
             {

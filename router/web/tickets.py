@@ -14,8 +14,9 @@ bp = _errors.attach(Blueprint("web_tickets", __name__, url_prefix="/admin"))
 @bp.get("/tickets")
 @_session.page("viewer", "see tickets")
 def search() -> str:
+    """The latest tickets, or those a search finds (by helpdesk id or words of the text)."""
     query = request.args.get("q", "").strip()[:200]
-    results = _search.search_tickets(_session.ctx(), query) if query else []
+    results = _search.search_tickets(_session.ctx(), query)
     return render_template("admin/tickets.html", query=query, results=results)
 
 

@@ -327,3 +327,14 @@ def test_a_low_confidence_reason_shows_the_threshold_beside_the_confidence(clien
     note = decided["explanation"]["review"]["low_confidence"]
     assert "threshold" in note or "needed" in note
     assert note in shown and note in ticket_page
+
+
+def test_the_tickets_page_lists_the_latest_tickets_before_any_search(client, ctx, signed_in) -> None:
+    signed_in("viewer", "vic")
+    assert "No tickets yet" in client.get("/admin/tickets").text
+    for i in range(3):
+        submit(ctx, "generic", {"id": f"LT-{i}", "body": f"My card number {i} has not arrived"})
+    page = client.get("/admin/tickets").text
+    assert "Latest tickets" in page
+    positions = [page.index(f"generic/LT-{i}") for i in (2, 1, 0)]
+    assert positions == sorted(positions)  # newest first
