@@ -26,14 +26,24 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _figures(checks: list[dict[str, Any]], summ: dict[str, Any], reference: dict[str, Any] | None) -> dict[str, str]:
+#: The colour of "other" in the intent mix: grey, never one an intent has.
+OTHER_COLOUR = "#bbbbbb"
+
+
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    out: dict[str, str] = {}
+    return plt
+
+
+def drift_history_figure(checks: list[dict[str, Any]]) -> Any:
+    """Each detector's p-value per check over time; the time axis spans the checks (an hour around one)."""
+    plt = _pyplot()
+    from datetime import timedelta
+
     fig, ax = plt.subplots(figsize=(9, 3.5))
     if checks:
         ordered = checks[::-1]
@@ -47,26 +57,47 @@ def _figures(checks: list[dict[str, Any]], summ: dict[str, Any], reference: dict
         for c in ordered:
             if c["is_drift"]:
                 ax.axvline(c["at"], color="red", alpha=0.15)
+        # Matplotlib pads a single date by years; the checks' own span (at least an hour) is what to show.
+        first, last = min(xs), max(xs)
+        pad = max((last - first) * 0.05, timedelta(minutes=30))
+        ax.set_xlim(first - pad, last + pad)
         ax.legend(fontsize=7, ncol=3)
     ax.set_title("Drift checks: p-value per detector (log scale; red bands = drift)")
     fig.autofmt_xdate()
-    out["drift_history"] = _png(fig)
+    return fig
+
+
+def intent_mix_figure(summ: dict[str, Any]) -> Any:
+    """Share of decisions per top intent and day; each intent its own colour, "other" grey."""
+    plt = _pyplot()
+    import numpy as np
 
     fig, ax = plt.subplots(figsize=(9, 3.5))
     mix = summ["intent_mix"]
     if mix:
         names = [*summ["top_intents"], "other"]
+        cmap = plt.get_cmap("tab20")
         bottom = np.zeros(len(mix))
         labels = [m["bucket"] for m in mix]
-        for name in names:
+        for i, name in enumerate(names):
             vals = np.array([m["counts"].get(name, 0) / max(1, m["total"]) for m in mix])
-            ax.bar(labels, vals, bottom=bottom, label=name)
+            colour = OTHER_COLOUR if name == "other" else cmap(i % cmap.N)
+            ax.bar(labels, vals, bottom=bottom, label=name, color=colour)
             bottom += vals
         ax.legend(fontsize=6, ncol=2, bbox_to_anchor=(1.01, 1), loc="upper left")
     ax.set_title("Intent mix over time (share of decisions)")
     fig.autofmt_xdate()
-    out["intent_mix"] = _png(fig)
+    return fig
 
+
+def _figures(checks: list[dict[str, Any]], summ: dict[str, Any], reference: dict[str, Any] | None) -> dict[str, str]:
+    plt = _pyplot()
+    import numpy as np
+
+    out: dict[str, str] = {
+        "drift_history": _png(drift_history_figure(checks)),
+        "intent_mix": _png(intent_mix_figure(summ)),
+    }
     fig, ax = plt.subplots(figsize=(9, 3.5))
     hist = summ["confidence_histogram"]
     edges = np.array(hist["edges"])
