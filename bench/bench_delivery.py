@@ -24,7 +24,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 import uuid
@@ -34,9 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
-from _common import BIN, ROOT, ensure_home, pct
+from _common import ROOT, ensure_home, pct
 
 from router.testing.helpdesk_standins import ZendeskStandin
+from router.testing.server import RouterProcess
 from router.testing.webhooks import zendesk_headers
 
 QUEUES = (
@@ -59,39 +59,6 @@ def texts() -> list[str]:
         rows = [r["text"] for r in csv.DictReader(f)]
     random.Random(3).shuffle(rows)
     return rows
-
-
-class Router:
-    def __init__(self, home: Path, env: dict[str, str]) -> None:
-        self.home, self.env = home, env
-        with __import__("socket").socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Router:
-        self.proc = subprocess.Popen(
-            [str(BIN / "router"), "serve", "--port", str(self.port), "--workers", "2"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{self.base}/readyz", timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise SystemExit("router serve did not become ready")
-
-    def kill(self, sig: int) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout=30)
 
 
 def event(zd: ZendeskStandin, ticket_id: int) -> bytes:
@@ -138,7 +105,7 @@ def first_update(zd: ZendeskStandin) -> dict[int, float]:
     return seen
 
 
-def steady(zd: ZendeskStandin, router: Router, pool: list[str], rate: float, seconds: float) -> None:
+def steady(zd: ZendeskStandin, router: RouterProcess, pool: list[str], rate: float, seconds: float) -> None:
     tickets: list[tuple[int, bytes]] = []
     for _ in range(int(rate * seconds)):
         tid = zd.add_ticket("", pool.pop(), requester_id=zd.add_user("Customer"))
@@ -174,7 +141,7 @@ def steady(zd: ZendeskStandin, router: Router, pool: list[str], rate: float, sec
     )
 
 
-def kill9(zd: ZendeskStandin, make: Callable[[], Router], pool: list[str]) -> None:
+def kill9(zd: ZendeskStandin, make: Callable[[], RouterProcess], pool: list[str]) -> None:
     router = make().start()
     zd.delay_next(3, times=3)
     zd.fail_next(503, times=100_000, headers={"Retry-After": "1"})
@@ -213,7 +180,7 @@ def main() -> None:
         for name in QUEUES:
             zd.add_group(name)
 
-        def make(name: str, rate_per_min: str = "100") -> Router:
+        def make(name: str, rate_per_min: str = "100") -> RouterProcess:
             home = work / name
             if not home.exists():
                 shutil.copytree(trained, home, ignore=shutil.ignore_patterns("prometheus", "*.lock"))
@@ -231,7 +198,7 @@ def main() -> None:
             }
             if os.environ.get("BENCH_DATABASE_URL"):
                 env["ROUTER_DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
-            return Router(home, env)
+            return RouterProcess(env)
 
         print(f"write-back to a stand-in Zendesk on loopback, router serve with 2 workers ({zd.url})", flush=True)
         router = make("budget", "100").start()

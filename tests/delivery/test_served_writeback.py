@@ -8,73 +8,32 @@ with its group, priority, tags and note set, once, even when the service is kill
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from router.testing.helpdesk_standins import FreshdeskStandin, ZendeskStandin
+from router.testing.server import RouterProcess
 from router.testing.webhooks import freshdesk_headers, zendesk_headers
 from tests.conftest import make_env, prepare_home
 from tests.delivery.conftest import writeback_env, zendesk_event
-from tests.test_serve import ROUTER, free_port
 
 pytestmark = pytest.mark.server
 
 
-class Served:
-    def __init__(self, home: Path, env: dict[str, str], log: Path) -> None:
-        self.home, self.env, self.log = home, env, log
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.out: Any = None
-
-    def start(self) -> Served:
-        self.out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [ROUTER, "serve", "--port", str(self.port), "--workers", "2"],
-            env={**os.environ, **self.env},
-            stdout=self.out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{self.base}/readyz", timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.kill()
-        pytest.fail(f"router serve did not become ready:\n{self.log.read_text()[-3000:]}")
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            self.proc.wait(timeout=30)
-        self.proc = None
-        if self.out is not None:
-            self.out.close()
-            self.out = None
-
-
 @pytest.fixture
-def serve(tmp_path: Path, trained, database_url: str) -> Iterator[Callable[[dict[str, str]], Served]]:  # type: ignore[no-untyped-def]
-    started: list[Served] = []
+def serve(tmp_path: Path, trained, database_url: str) -> Iterator[Callable[[dict[str, str]], RouterProcess]]:  # type: ignore[no-untyped-def]
+    started: list[RouterProcess] = []
 
-    def make(extra: dict[str, str]) -> Served:
+    def make(extra: dict[str, str]) -> RouterProcess:
         home = tmp_path / "served"
         ctx = prepare_home(home, trained, database_url, **extra)
         ctx.db.dispose()
-        served = Served(home, make_env(home, database_url, **extra), tmp_path / "serve.log").start()
+        served = RouterProcess(make_env(home, database_url, **extra), log=tmp_path / "serve.log").start()
         started.append(served)
         return served
 
