@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..db.thresholds import ThresholdRevision
 
-__all__ = ["ThresholdRevision", "apply", "latest_ids"]
+__all__ = ["ThresholdRevision", "apply", "as_served", "latest_ids"]
 
 
 def latest_ids(session: Session, versions: Iterable[str]) -> dict[str, int]:
@@ -35,3 +35,10 @@ def apply(model: Any, revision: ThresholdRevision) -> Any:
         ambiguity_margin=revision.ambiguity_margin,
         novel_review=revision.novel_review,
     )
+
+
+def as_served(session: Session, version: str, model: Any) -> Any:
+    """``model`` (just loaded from the store) with the thresholds the workers route ``version`` with."""
+    revision_id = latest_ids(session, [version]).get(version)
+    revision = session.get(ThresholdRevision, revision_id) if revision_id is not None else None
+    return model if revision is None else apply(model, revision)

@@ -17,6 +17,7 @@ from ..ml.evaluate import evaluate
 from ..ml.normalize import normalize_text
 from ..ml.thresholds import CURVE_TARGETS, OutOfFold, label_indices, precision_curve
 from ..ml.train import train_model
+from ..registry import thresholds as threshold_revisions
 from ..registry import versions
 from ..registry.runtime import Loaded
 from ..registry.store import code_version, new_version_id
@@ -118,7 +119,9 @@ def _model(ctx: Context, version: str | None) -> tuple[str, Any]:
     version = version or versions.active_version(ctx.db)
     if version is None:
         raise NotFound("no active model; train one with `router train --activate` or pass --model")
-    return version, ctx.store.load(version)
+    model = ctx.store.load(version)
+    with ctx.db.session() as s:  # the thresholds the workers route with (an admin may have changed them)
+        return version, threshold_revisions.as_served(s, version, model)
 
 
 def _read_rows(path: Path, text_column: str, label_column: str | None) -> list[dict[str, str]]:

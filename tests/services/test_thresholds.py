@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -76,7 +77,7 @@ def test_a_target_is_refused_unless_an_admin_asks_for_a_sensible_one(client, ctx
     assert client.get(url, headers=token("viewer")).json["revisions"] == []
 
 
-def test_the_cli_sets_and_shows_the_target(ctx) -> None:  # type: ignore[no-untyped-def]
+def test_the_cli_sets_and_shows_the_target(ctx, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     version = _active(ctx)
     env = make_env(ctx.settings.home)
     runner = CliRunner()
@@ -91,3 +92,10 @@ def test_the_cli_sets_and_shows_the_target(ctx) -> None:  # type: ignore[no-unty
     assert status["revisions"][0]["expected_share"] < status["trained_with"]["expected_share"]
     refused = runner.invoke(main, ["models", "threshold", version, "--precision", "2"], env=env)
     assert refused.exit_code != 0 and "between 0.5 and 0.999" in refused.output
+
+    # evaluate and predict use the thresholds the workers route with
+    data = tmp_path / "few.csv"
+    data.write_text("text,category\nmy card was stolen,lost_or_stolen_card\nwhere is my card,card_arrival\n")
+    evaluated = runner.invoke(main, ["evaluate", "--data", str(data)], env=env)
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["operating_point"]["target_precision"] == 0.99
