@@ -20,6 +20,8 @@ No Flask here, and nothing is imported at module import time beyond numpy/scipy.
 
 from __future__ import annotations
 
+import logging
+import os
 import warnings
 from typing import Any, ClassVar
 
@@ -27,6 +29,22 @@ import numpy as np
 from scipy.stats import binom, chi2_contingency, ks_2samp
 
 BACKENDS = ("alibi", "scipy")
+
+
+def _alibi_cd() -> Any:
+    """alibi-detect's drift module, imported without the notices a user of this service cannot act on.
+
+    alibi-detect imports transformers, which announces that no deep-learning framework is installed
+    (none is needed here), and its scikit-learn ClassifierDrift warns that ``retrain_from_scratch``
+    turns ``warm_start`` off, which is what a check wants. Errors still show.
+    """
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    logging.getLogger("alibi_detect.cd.sklearn.classifier").setLevel(logging.ERROR)
+    import alibi_detect.cd
+
+    return alibi_detect.cd
+
+
 VERSION = "1"
 
 
@@ -109,7 +127,7 @@ class _KSDetector(Detector):
 
     def _score_alibi(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._alibi is None:
-            from alibi_detect.cd import KSDrift
+            KSDrift = _alibi_cd().KSDrift
 
             self._alibi = KSDrift(self.x_ref, p_val=self.p_val, correction="bonferroni", alternative=self.alternative)
         p_vals, dist = self._alibi.score(x)
@@ -190,7 +208,7 @@ class PredictionDrift(Detector):
         return np.array(p_vals), np.array(dist)
 
     def _score_alibi(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from alibi_detect.cd import ChiSquareDrift
+        ChiSquareDrift = _alibi_cd().ChiSquareDrift
 
         classes = self._present(x)  # intents never seen in either sample carry no information
         cats = {f: [0, 1] for f in range(len(classes))}
@@ -321,7 +339,7 @@ class NoveltyDrift(Detector):
         return self._one_sided(x, np.array([p])), np.array([stat])
 
     def _score_alibi(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from alibi_detect.cd import ChiSquareDrift
+        ChiSquareDrift = _alibi_cd().ChiSquareDrift
 
         ref, win = self._flags(self.x_ref), self._flags(x)
         if len(np.unique(np.concatenate([ref, win]))) < 2:
@@ -397,7 +415,7 @@ class ClassifierInputDrift(Detector):
         return np.array([res.pvalue]), np.array([res.statistic])
 
     def _score_alibi(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from alibi_detect.cd import ClassifierDrift
+        ClassifierDrift = _alibi_cd().ClassifierDrift
 
         if self._alibi is None:
             self._alibi = ClassifierDrift(

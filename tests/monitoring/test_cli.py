@@ -44,3 +44,27 @@ def test_drift_check_on_a_csv_window_and_the_report(tmp_path: Path, trained) -> 
     assert jobs.exit_code == 0 and "monitoring.drift" in jobs.output
     ran = runner.invoke(main, ["jobs", "run", "monitoring.review_backlog"], env=env)
     assert ran.exit_code == 0 and json.loads(ran.output.strip().splitlines()[-1])["ran"] is True
+
+
+def test_drift_check_prints_no_third_party_notices(tmp_path: Path, trained) -> None:
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    ctx = prepare_home(home, trained)
+    held_out, _ = ctx.store.holdout(ctx.runtime.current().version)
+    ctx.db.dispose()
+    window = tmp_path / "window.csv"
+    with window.open("w", newline="") as fh:
+        csv.writer(fh).writerows([["text"], *[[t] for t in held_out[:200]]])
+    env = {**os.environ, **make_env(home, ROUTER_DRIFT_BACKEND="alibi")}
+    env.pop("TRANSFORMERS_NO_ADVISORY_WARNINGS", None)
+    router = str(Path(sys.executable).parent / "router")
+    done = subprocess.run(
+        [router, "drift", "check", "--data", str(window)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["backend"] == "alibi"
+    assert "PyTorch" not in done.stderr and "retrain_from_scratch" not in done.stderr
+    assert done.stderr.strip() == ""
