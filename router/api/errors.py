@@ -9,7 +9,7 @@ import flask_smorest
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from ..errors import RouterError
+from ..errors import MalformedRequest, PayloadTooLarge, RouterError, ValidationError
 from ..schemas.errors import ErrorOut
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,15 @@ def _router_error(exc: RouterError) -> Response:
     return error_response(exc.status, exc.code, exc.message, exc.errors)
 
 
+#: Errors Flask and webargs raise speak the words of the RouterError with the same status, so a query
+#: that fails validation is a ``validation_error`` like a body that does.
+_CODES = {
+    PayloadTooLarge.status: PayloadTooLarge.code,
+    ValidationError.status: ValidationError.code,
+    500: "internal_error",
+}
+
+
 def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     data = getattr(exc, "data", None) or {}
@@ -66,7 +75,9 @@ def _http_error(exc: HTTPException) -> Response:
             message, errors = "the request body is not valid JSON", {"body": ["invalid JSON"]}
         elif status == 422:
             message = "the request did not pass validation"
-    code = exc.name.lower().replace(" ", "_")
+    code = _CODES.get(status) or exc.name.lower().replace(" ", "_")
+    if status == 400 and errors == {"body": ["invalid JSON"]}:
+        code = MalformedRequest.code
     if status == 413:
         message = "the request body is larger than the limit"
     return error_response(status, code, message, errors)

@@ -94,3 +94,32 @@ def test_rule_set_problems_are_keyed_by_where_with_their_lines(client, token) ->
     assert errors["default.queue"] == ["unknown queue 'nowhere'"]
     listed = client.post("/v1/rules/validate", json={"content": RULES_BROKEN}, headers=token("viewer")).json
     assert listed["valid"] is False and isinstance(listed["problems"], list) and listed["problems"][0]["where"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "role", "kwargs", "code"),
+    [
+        pytest.param("get", "/v1/review?page=0", "reviewer", {}, "validation_error", id="query"),
+        pytest.param("post", "/v1/review/1/resolve", "reviewer", {"json": {}}, "validation_error", id="body"),
+        pytest.param("post", "/v1/tickets", "ingest", {"json": {"body": "no id"}}, "validation_error", id="ticket"),
+        pytest.param(
+            "post", "/v1/rules/validate", "viewer", {"data": b"{", "content_type": "application/json"},
+            "malformed_request", id="json-schema-route",
+        ),
+        pytest.param(
+            "post", "/v1/tickets", "ingest", {"data": b"{", "content_type": "application/json"},
+            "malformed_request", id="json-intake",
+        ),
+        pytest.param(
+            "post", "/v1/tickets", "ingest", {"data": b" " * 2_000_000, "content_type": "application/json"},
+            "payload_too_large", id="too-large",
+        ),
+        pytest.param("delete", "/v1/tickets", "admin", {}, "method_not_allowed", id="method"),
+    ],
+)  # fmt: skip
+def test_one_vocabulary_of_codes_whoever_raised_the_error(
+    client, token, method: str, path: str, role: str, kwargs: dict[str, Any], code: str
+) -> None:
+    resp = getattr(client, method)(path, headers=token(role), **kwargs)
+    assert resp.json["code"] == code, resp.json
+    assert isinstance(resp.json["errors"], dict)
