@@ -247,7 +247,7 @@ def retry(db: Database, ids: Iterable[int] | None = None) -> dict[str, Any]:
 # -- reading --------------------------------------------------------------------------------------
 
 
-def _out(row: Mapping[str, Any], external_id: str | None = None) -> dict[str, Any]:
+def _out(row: Any, external_id: str | None = None) -> dict[str, Any]:
     out = {
         k: row[k]
         for k in (

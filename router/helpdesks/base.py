@@ -331,6 +331,11 @@ def header(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (for optional nested fields)."""
+    return value if isinstance(value, dict) else {}
+
+
 def obj(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValidationError(f"{name} must be a JSON object", errors={name: ["must be an object"]})

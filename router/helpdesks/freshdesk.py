@@ -33,6 +33,7 @@ from .base import (
     changed_by_agent,
     group_key,
     header,
+    mapping,
     note_lines,
     obj,
     resolve_group,
@@ -98,7 +99,7 @@ def _simple(t: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _advanced(t: Mapping[str, Any]) -> dict[str, Any]:
-    requester = t.get("requester") if isinstance(t.get("requester"), dict) else {}
+    requester = mapping(t.get("requester"))
     source = t.get("source")
     return {
         "id": _text(t.get("id")),
@@ -128,7 +129,7 @@ def parse(payload: Any) -> Inbound:
         return Inbound("ticket", ticket=to_ticket(payload))
     if not isinstance(event, str):
         return Inbound("ignored", reason="event must be a string")
-    ticket = payload.get("ticket") if isinstance(payload.get("ticket"), dict) else {}
+    ticket = mapping(payload.get("ticket"))
     digest = hashlib.sha256(repr(sorted(payload.items(), key=lambda kv: kv[0])).encode()).hexdigest()[:32]
     return Inbound(
         "event",

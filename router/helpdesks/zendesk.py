@@ -32,6 +32,7 @@ from .base import (
     group_key,
     header,
     hmac_sha256,
+    mapping,
     note_lines,
     obj,
     resolve_group,
@@ -101,7 +102,7 @@ def to_ticket(payload: Any) -> dict[str, Any]:
     """A trigger webhook body: ``{"ticket": {...}}`` or the ticket fields at the top level."""
     payload = obj(payload, "body")
     t = obj(payload.get("ticket", payload), "ticket")
-    requester = t.get("requester") if isinstance(t.get("requester"), dict) else {}
+    requester = mapping(t.get("requester"))
     via = t.get("via")
     channel = via.get("channel") if isinstance(via, dict) else t.get("via_channel", via)
     description = t.get("description") or t.get("latest_comment") or ""
@@ -127,8 +128,8 @@ def parse(payload: Any) -> Inbound:
         return Inbound("ticket", ticket=to_ticket(payload))
     event_id = str(payload.get("id") or "")
     subject = str(payload.get("subject") or "")
-    detail = payload.get("detail") if isinstance(payload.get("detail"), dict) else {}
-    event = payload.get("event") if isinstance(payload.get("event"), dict) else {}
+    detail = mapping(payload.get("detail"))
+    event = mapping(payload.get("event"))
     external_id = str(detail.get("id") or (subject.rsplit(":", 1)[-1] if subject.startswith("zen:ticket:") else ""))
     common = {
         "event_id": event_id,
@@ -144,8 +145,8 @@ def parse(payload: Any) -> Inbound:
         ticket = to_ticket({**detail, "id": external_id})
         return Inbound("ticket", ticket=ticket, requester_id=_str(detail.get("requester_id")), **common)
     if kind == COMMENT_ADDED:
-        comment = event.get("comment") if isinstance(event.get("comment"), dict) else {}
-        author = comment.get("author") if isinstance(comment.get("author"), dict) else {}
+        comment = mapping(event.get("comment"))
+        author = mapping(comment.get("author"))
         common["actor"] = str(author.get("id") or common["actor"])
         if author.get("is_staff") is False and comment.get("body"):
             return Inbound("comment", comment=str(comment["body"]), **common)

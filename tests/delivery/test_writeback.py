@@ -316,7 +316,7 @@ def test_a_rule_set_whose_queue_has_no_group_is_refused_naming_the_queue(make_ap
             del zendesk.groups[gid]
     refused = _save_rules(app, base)
     assert refused.status_code == 422
-    assert any("queue 'fx' has no group" in e["message"] for e in refused.json["errors"]), refused.json
+    assert any("queue 'fx' has no group" in m for m in refused.json["errors"]["queues.fx"]), refused.json
     desk = zendesk.add_group("Foreign Exchange Desk")
     mapped = _save_rules(app, base + "\nhelpdesk_groups:\n  zendesk:\n    fx: Foreign Exchange Desk\n")
     assert mapped.status_code == 200, mapped.json
