@@ -127,7 +127,7 @@ def check(
     texts = [t for t in window["texts"] if t and t.strip()]
     if len(texts) < max(2, ctx.settings.drift_min_window if source == "decisions" else 2):
         return {
-            "is_drift": False,
+            "is_drift": None,  # a check that did not run says nothing about drift
             "skipped": f"only {len(texts)} tickets in the window (need {ctx.settings.drift_min_window})",
             "model_version": version,
             "window_size": len(texts),

@@ -49,7 +49,7 @@ class DriftCheckOut(Schema):
 class CheckOut(Schema):
     id = fields.Integer()
     at = fields.DateTime()
-    is_drift = fields.Boolean()
+    is_drift = fields.Boolean(allow_none=True, metadata={"description": "null when the check was skipped"})
     skipped = fields.String()
     model_version = fields.String()
     reference = fields.String()
