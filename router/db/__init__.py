@@ -3,6 +3,7 @@
 from . import (  # noqa: F401 - their tables join Base.metadata
     delivery,
     lifecycle,
+    outcomes,
     monitoring,
     review,
     thresholds,
