@@ -157,9 +157,14 @@ def models_list() -> None:
         m = r["metrics"]
         mark = "*" if r["state"] == "active" else " "
         click.echo(
-            f"{mark} {r['version']}  {r['state']:<9}  accuracy={m['accuracy']}  macro_f1={m['macro_f1']}  "
-            f"ece={m['ece']}  rows={r['rows']}"
+            f"{mark} {r['version']}  {r['state']:<9}  accuracy={_figure(m.get('accuracy'))}  "
+            f"macro_f1={_figure(m.get('macro_f1'))}  ece={_figure(m.get('ece'))}  rows={r['rows']}"
         )
+
+
+def _figure(value: Any) -> str:
+    """A metric as people read it: four decimals (``0.9114``), or ``-`` when the card has none."""
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"
 
 
 def _promote(version: str, target: str, reason: str, force: bool, percent: float | None = None) -> None:

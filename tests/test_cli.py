@@ -142,3 +142,11 @@ def test_tokens_are_listed_without_the_secret_and_revoked_by_name(ready_env: dic
     assert "ann" not in [t["name"] for t in json.loads(out)]
     code, _, err = run(["tokens", "revoke", "ann"], ready_env)
     assert code == 2 and "no live token" in err
+
+
+def test_models_list_prints_metrics_as_people_read_them(ready_env: dict[str, str]) -> None:
+    import re
+
+    code, out, _ = run(["models", "list"], ready_env)
+    assert code == 0
+    assert re.search(r"accuracy=0\.\d{4}  macro_f1=0\.\d{4}  ece=0\.\d{4}  rows=", out), out

@@ -42,8 +42,15 @@ def init_app(app: Flask) -> None:
             _session.no_store(response)
         return response
 
+    app.add_template_filter(plural)
+
     @app.context_processor
     def _globals() -> dict[str, Any]:
         if request.blueprint not in _NAMES:
             return {}
         return {"csrf_token": _session.csrf_token, "user": _session.current_user()}
+
+
+def plural(n: Any, word: str, many: str | None = None) -> str:
+    """``1 decision``, ``2 decisions`` (``many`` for an irregular plural)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"

@@ -43,7 +43,7 @@ def sign_in_post() -> Any:
     try:
         principal = authenticate(_session.ctx().db, f"Bearer {token}" if token else None)
     except AuthError:
-        message = "That token is unknown or revoked. Paste a token from `router tokens create`."
+        message = "That token is unknown or revoked. Make one with: router tokens create --role reviewer"
         return render_template("admin/sign_in.html", next=target, error=message), 401
     if principal.role == "ingest":
         message = "Ingest tokens may only post tickets; sign in with a viewer, reviewer or admin token."

@@ -338,3 +338,21 @@ def test_the_tickets_page_lists_the_latest_tickets_before_any_search(client, ctx
     assert "Latest tickets" in page
     positions = [page.index(f"generic/LT-{i}") for i in (2, 1, 0)]
     assert positions == sorted(positions)  # newest first
+
+
+def test_counts_of_one_read_as_one(client, ctx, signed_in) -> None:
+    from router.web import plural
+
+    assert (plural(1, "decision"), plural(2, "group"), plural(0, "ticket")) == ("1 decision", "2 groups", "0 tickets")
+    submit(ctx, "generic", {"id": "ONE-1", "body": "What exchange rate do you use for euros?"})
+    signed_in("admin", "ada")
+    for path in ("/admin/monitoring", "/admin/models"):
+        page = client.get(path).text
+        assert "1 decision" in page.replace("<strong>", "").replace("</strong>", ""), path
+        assert "1 decisions" not in page.replace("<strong>", "").replace("</strong>", ""), path
+
+
+def test_the_sign_in_error_has_no_markdown(client) -> None:
+    form = client.get("/admin/sign-in")
+    resp = client.post("/admin/sign-in", data={"token": "tr_nope", "csrf_token": csrf_of(form.text), "next": "/admin/"})
+    assert resp.status_code == 401 and "router tokens create" in resp.text and "`" not in resp.text
