@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import sys
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import IO, Any
 
 import gunicorn.util
 from gunicorn.app.base import BaseApplication
@@ -79,11 +82,61 @@ def _write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> Non
     gunicorn.util.write_nonblock(sock, head.encode("latin1") + body)
 
 
+_INSTANCE_LOCK = "instance.lock"
+
+
+def _own_metrics_dir(root: Path) -> Path:
+    """A Prometheus multi-process directory for this instance alone, under ``root``.
+
+    Several instances may share one ``ROUTER_HOME``: each writes its workers' files in its own
+    directory and holds a ``flock`` on a file in it while it lives (the workers inherit it). A new
+    instance removes only the directories whose lock nobody holds, i.e. those of instances that
+    are gone; a live one keeps its figures.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        lock = old / _INSTANCE_LOCK
+        if old.name.startswith(".") or not old.is_dir() or not lock.exists():
+            continue  # another instance's directory before it holds its lock, or not ours
+        with lock.open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a running instance
+        shutil.rmtree(old, ignore_errors=True)
+    starting = Path(tempfile.mkdtemp(prefix=".starting-", dir=root))
+    held = (starting / _INSTANCE_LOCK).open("a")
+    fcntl.flock(held, fcntl.LOCK_EX)
+    _held_locks.append(held)  # kept open (and locked) until this process exits
+    own = root / f"{os.getpid()}-{starting.name.removeprefix('.starting-')}"
+    starting.rename(own)  # visible to other instances only once locked
+    return own
+
+
+_held_locks: list[IO[str]] = []
+
+
+def _metrics_mode_unset() -> bool:
+    """prometheus_client is not imported yet, or was imported with multi-process mode on.
+
+    It picks its mode once, when first imported, from ``PROMETHEUS_MULTIPROC_DIR``; the workers
+    inherit the master's. A command module importing a metric at load time would otherwise turn
+    multi-process metrics off for every worker, and ``/metrics`` would show one worker's figures.
+    """
+    values = sys.modules.get("prometheus_client.values")
+    return values is None or values.ValueClass is not values.MutexValue
+
+
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
     gunicorn.util.write_error = _write_json_error  # workers are forked from this process and keep it
-    metrics_dir = settings.home / "prometheus"
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True, exist_ok=True)
+    root = settings.home / "prometheus"
+    if not _metrics_mode_unset():
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            raise RuntimeError("prometheus_client stays single-process although PROMETHEUS_MULTIPROC_DIR is set")
+        root.mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(root)  # set before the import this time
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    metrics_dir = _own_metrics_dir(root)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     import prometheus_client.multiprocess  # noqa: F401 - after the variable: workers inherit multi-process mode
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,55 @@ def test_requests_refused_before_the_app_answer_error_json(bare_server: int, req
     error = json.loads(body)
     assert set(error) == {"code", "status", "message", "errors"}
     assert isinstance(error["code"], str) and error["status"] == status and error["message"] and error["errors"] == {}
+
+
+def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [ROUTER, "serve", "--port", str(port), "--workers", "2"],
+        env={**os.environ, **make_env(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not _answers(port):
+        time.sleep(0.2)
+    return proc
+
+
+def _healthz_count(port: int) -> float:
+    text = raw(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").decode()
+    line = 'router_http_requests_total{endpoint="/healthz",method="GET",status="200"} '
+    return sum(float(x.removeprefix(line)) for x in text.splitlines() if x.startswith(line))
+
+
+def _hit(port: int, n: int) -> None:
+    for _ in range(n):
+        raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+
+
+def test_two_instances_on_one_home_keep_their_own_metrics(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first_port, second_port = free_port(), free_port()
+    first = _start(home, first_port)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        _hit(first_port, 30)
+        before = _healthz_count(first_port)
+        assert before >= 30
+        second = _start(home, second_port)
+        _hit(second_port, 5)
+        assert _healthz_count(first_port) == before  # the second instance neither wiped nor joined them
+        assert 5 <= _healthz_count(second_port) < 30
+    finally:
+        for proc in (first, second):
+            if proc is not None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+    third_port = free_port()
+    third = _start(home, third_port)  # both are gone: their directories are removed, its own is kept
+    try:
+        assert len([d for d in (home / "prometheus").iterdir() if d.is_dir()]) == 1
+    finally:
+        os.killpg(third.pid, signal.SIGTERM)
+        third.wait(timeout=30)
