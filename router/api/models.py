@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import g, request
 from flask.views import MethodView
 
-from ..errors import ValidationError
+from ..errors import RouterError, ValidationError
 from ..registry.versions import list_versions
 from ..schemas.models import AuditOut, CanaryIn, ModelOut, ModelSummaryOut, PromoteIn, ReasonIn, TransitionOut
 from ..services import lifecycle, model_info
-from ._common import Blueprint, ctx, requires
+from ._common import Blueprint, ctx, parse_json, requires
 
 blp = Blueprint("models", __name__, url_prefix="/v1/models", description="Model versions and their rollout")
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
@@ -62,10 +61,14 @@ class Models(MethodView):
             raise ValidationError(
                 "send the artefact as a multipart file field `artefact`", errors={"artefact": ["required"]}
             )
+        raw = card.encode() if card else (request.files["card"].read() if "card" in request.files else b"")
         try:
-            card_data = json.loads(card or (request.files["card"].read() if "card" in request.files else b""))
-        except ValueError:
-            raise ValidationError("`card` must be the model card as JSON", errors={"card": ["invalid JSON"]}) from None
+            card_data = parse_json(raw)
+        except RouterError as exc:
+            problems = [m for found in exc.errors.values() for m in found] or ["invalid JSON"]
+            raise ValidationError(
+                f"`card` must be the model card as JSON: {exc.message}", errors={"card": problems}
+            ) from None
         return lifecycle.upload(ctx(), artefact.stream, card_data, actor=g.principal.name), 201
 
 

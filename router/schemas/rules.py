@@ -57,5 +57,10 @@ class RollbackIn(Schema):
     class Meta:
         unknown = RAISE
 
-    to = fields.Integer(load_default=None, allow_none=True, metadata={"description": "a saved version's id"})
+    to = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1, max=2**31 - 1),  # the ids are 32-bit INTEGERs
+        metadata={"description": "a saved version's id"},
+    )
     reason = fields.String(load_default="", validate=validate.Length(max=2000))

@@ -23,10 +23,11 @@ class _Exits:
         return (os._exit, (3,))
 
 
-def upload(client: Any, token: Any, artefact: bytes, card: dict[str, Any], role: str = "admin") -> Any:
+def upload(client: Any, token: Any, artefact: bytes, card: dict[str, Any] | str, role: str = "admin") -> Any:
     # Encoded in memory: the test client spools large multipart bodies to a file it never closes.
+    text = card if isinstance(card, str) else json.dumps(card)
     boundary, body = encode_multipart(
-        MultiDict({"artefact": FileStorage(io.BytesIO(artefact), "model.joblib"), "card": json.dumps(card)})
+        MultiDict({"artefact": FileStorage(io.BytesIO(artefact), "model.joblib"), "card": text})
     )
     return client.post(
         "/v1/models", data=body, headers=token(role), content_type=f"multipart/form-data; boundary={boundary}"
@@ -112,6 +113,9 @@ def test_hostile_uploads_are_refused_and_leave_nothing(client, token, ctx, train
     assert upload(client, token, junk, card_for(junk, base, "v-junk")).status_code == 422
     assert upload(client, token, artefact, card_for(artefact, base, "../escape")).status_code == 422
     assert upload(client, token, artefact, {"version": "v-nocard"}).status_code == 422
+    for card in ("[" * 5_000 + "]" * 5_000, '{"version": "a", "version": "b"}', '{"version": NaN}', "{"):
+        resp = upload(client, token, artefact, card)
+        assert resp.status_code == 422 and "card" in resp.json["errors"], (card[:20], resp.json)
     assert sorted(p.name for p in ctx.store.root.iterdir()) == before
     assert client.get("/healthz").status_code == 200  # the worker is alive
 

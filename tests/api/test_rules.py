@@ -141,3 +141,9 @@ def test_versions_and_rollback(client, token) -> None:
     assert back.status_code == 200 and back.json["id"] == first["id"]
     assert current(client, token)[1] == f'"{first["version"]}"'
     assert client.post("/v1/rules/rollback", json={}, headers=token("admin")).status_code == 409
+
+
+def test_a_rollback_to_an_id_beyond_the_column_is_422(client, token) -> None:
+    for to in (2**31, 2**63, 10**30):
+        resp = client.post("/v1/rules/rollback", json={"to": to}, headers=token("admin"))
+        assert resp.status_code == 422 and "to" in resp.json["errors"], (to, resp.json)
