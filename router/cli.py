@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +12,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .config import load_settings
+from .config import apply_env_file, load_settings
 from .db import upgrade
-from .errors import RouterError
+from .errors import ConfigError, RouterError
 
 if TYPE_CHECKING:
     from .context import Context
@@ -58,6 +59,13 @@ def handles_errors(fn: F) -> F:
 @click.group()
 def main() -> None:
     """Ticket Router: routes support tickets with an explained, versioned intent model."""
+    # Settings may also come from an env file (ROUTER_ENV_FILE, else $ROUTER_HOME/router.env);
+    # applied to the process environment so `router serve`'s workers see them too.
+    try:
+        apply_env_file(os.environ)
+    except ConfigError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
 
 
 @main.command()
@@ -434,6 +442,7 @@ def plugins_list() -> None:
 from . import (  # noqa: E402 - these modules attach their command groups to `main`
     cli_deliveries,  # noqa: F401 - `router deliveries`
     cli_monitoring,  # noqa: F401 - `router drift`, `router jobs`
+    cli_outcomes,  # noqa: F401 - `router outcomes`
     cli_review,  # noqa: F401 - `router review`
     cli_tokens,  # noqa: F401 - `router tokens list`, `router tokens revoke`
 )

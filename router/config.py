@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -312,3 +312,46 @@ def _writeback(env: Mapping[str, str]) -> dict[str, Any]:
         if modes[source] != "off" and missing:
             raise ConfigError(f"ROUTER_WRITEBACK_{source.upper()}={modes[source]} needs {', '.join(missing)}")
     return out
+
+
+# --- an optional file of settings ------------------------------------------------------------------------
+
+
+def env_file_path(env: Mapping[str, str]) -> Path:
+    """``ROUTER_ENV_FILE``, else ``$ROUTER_HOME/router.env`` (``./var/router.env`` under ``make run``)."""
+    given = env.get("ROUTER_ENV_FILE")
+    if given:
+        return Path(given)
+    return Path(env.get("ROUTER_HOME") or "var") / "router.env"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``ROUTER_*=value`` lines of ``path``: blank lines and ``#`` comments skipped, ``export`` and one pair
+    of surrounding quotes allowed, nothing expanded. Anything else is a ConfigError naming the line."""
+    out: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key.startswith("ROUTER_") or not key.replace("_", "").isalnum():
+            raise ConfigError(f"{path}, line {number}: expected ROUTER_NAME=value, got {raw.strip()[:60]!r}")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key] = value
+    return out
+
+
+def apply_env_file(environ: MutableMapping[str, str]) -> Path | None:
+    """Add the env file's settings to ``environ`` (the process environment wins); returns the file read."""
+    path = env_file_path(environ)
+    if not path.is_file():
+        if environ.get("ROUTER_ENV_FILE"):
+            raise ConfigError(f"ROUTER_ENV_FILE={path} does not exist")
+        return None
+    for key, value in read_env_file(path).items():
+        environ.setdefault(key, value)
+    return path
