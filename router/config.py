@@ -72,6 +72,14 @@ class Settings:
     drift_window: int = 500
     drift_min_window: int = 100
     drift_interval_s: float = 900.0
+    # the smallest drift worth an alert (router.monitoring.effects; why each default: README)
+    drift_min_accuracy_points: float = 2.0
+    drift_min_review_points: float = 5.0
+    drift_min_novel_points: float = 3.0
+    drift_min_surge_ratio: float = 2.0
+    drift_min_surge_tickets: int = 10
+    drift_critical_points: float = 5.0
+    drift_surge_days: int = 7
     calibration_interval_s: float = 3600.0
     backlog_interval_s: float = 300.0
     watch_interval_s: float = 30.0
@@ -216,6 +224,13 @@ def _monitoring(env: Mapping[str, str]) -> dict[str, Any]:
         "drift_window": _int(env, "ROUTER_DRIFT_WINDOW", 500),
         "drift_min_window": _int(env, "ROUTER_DRIFT_MIN_WINDOW", 100),
         "drift_interval_s": _float(env, "ROUTER_DRIFT_INTERVAL_S", 900.0),
+        "drift_min_accuracy_points": _float(env, "ROUTER_DRIFT_MIN_ACCURACY_POINTS", 2.0),
+        "drift_min_review_points": _float(env, "ROUTER_DRIFT_MIN_REVIEW_POINTS", 5.0),
+        "drift_min_novel_points": _float(env, "ROUTER_DRIFT_MIN_NOVEL_POINTS", 3.0),
+        "drift_min_surge_ratio": _float(env, "ROUTER_DRIFT_MIN_SURGE_RATIO", 2.0),
+        "drift_min_surge_tickets": _int(env, "ROUTER_DRIFT_MIN_SURGE_TICKETS", 10),
+        "drift_critical_points": _float(env, "ROUTER_DRIFT_CRITICAL_POINTS", 5.0),
+        "drift_surge_days": _int(env, "ROUTER_DRIFT_SURGE_DAYS", 7),
         "calibration_interval_s": _float(env, "ROUTER_CALIBRATION_INTERVAL_S", 3600.0),
         "backlog_interval_s": _float(env, "ROUTER_BACKLOG_INTERVAL_S", 300.0),
         "watch_interval_s": _float(env, "ROUTER_WATCH_INTERVAL_S", 30.0),

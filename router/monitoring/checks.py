@@ -6,58 +6,81 @@ import logging
 from typing import Any
 
 from ..review import stats as review_stats
-from . import alerts, calibration, metrics, service
+from . import alerts, calibration, explain, metrics, service, surge
+from .effects import ALERTING
 
 log = logging.getLogger(__name__)
 
 
 def _fired(result: dict[str, Any]) -> list[str]:
-    return [
-        f"{name} (p={r['data']['p_val']:.2g} < {r['data']['threshold']:.2g})"
-        for name, r in result["detectors"].items()
-        if r["data"]["is_drift"] and r["data"].get("votes", True)
-    ]
+    """The voting detectors at warning or critical, with their effect."""
+    return explain.why(result["detectors"])
 
 
-def drift(ctx: Any) -> dict[str, Any]:
-    """Check the last window of the active model; alert on drift, send a recovery notice when it clears."""
-    result = service.check(ctx)
-    if "skipped" in result:
-        return {k: result[k] for k in ("skipped", "model_version", "window_size")}
-    version = result["model_version"]
-    metrics.DRIFT_CHECKS.labels(drift=str(result["is_drift"]).lower()).inc()
-    figures = {
+def _drift_figures(result: dict[str, Any]) -> dict[str, Any]:
+    figures: dict[str, Any] = {
         name: {
             "p_val": round(r["data"]["p_val"], 6),
             "distance": round(r["data"]["distance"], 4),
+            "severity": r["data"].get("severity"),
             "is_drift": r["data"]["is_drift"],
         }
-        for name, r in result["detectors"].items()
+        for name, r in result.get("detectors", {}).items()
     }
+    figures["estimate"] = result.get("estimate")
     figures["window"] = {
-        "size": result["sizes"]["window"],
-        "reference": result["reference"],
+        "size": result.get("sizes", {}).get("window", result.get("window_size")),
+        "reference": result.get("reference"),
         "check_id": result.get("id"),
     }
-    key = f"drift:{version}"
-    if result["is_drift"]:
-        sent = alerts.fire(
+    return figures
+
+
+def _drift_title(version: str, severity: str, result: dict[str, Any]) -> str:
+    acc = (result.get("estimate") or {}).get("expected_accuracy")
+    cost = f": expected accuracy {100 * acc['window']:.1f} % ({acc['change_points']:+.1f} points)" if acc else ""
+    return f"Routing at risk on model {version} ({severity}){cost}"
+
+
+def drift(ctx: Any) -> dict[str, Any]:
+    """Check the last window (and the last hour) of the active model; alert at warning or critical,
+    send a recovery notice when it falls below; info is stored with the check and shown, never sent."""
+    result = service.check(ctx)
+    key = f"drift:{result['model_version']}"
+    if "skipped" in result:
+        out = {k: result[k] for k in ("skipped", "model_version", "window_size")}
+        hour = result.get("surge")
+        if hour is not None and hour["data"]["severity"] in ALERTING:  # the hour speaks while the window fills
+            hourly = {"detectors": {surge.NAME: hour}}
+            if alerts.fire(
+                ctx,
+                key,
+                hour["data"]["severity"],
+                f"Intent surge on model {result['model_version']}",
+                explain.message(hourly),
+                _drift_figures(hourly),
+            ):
+                metrics.ALERTS_SENT.labels(severity=hour["data"]["severity"]).inc()
+            out["severity"] = hour["data"]["severity"]
+        return out
+    version, severity = result["model_version"], result["severity"]
+    metrics.DRIFT_CHECKS.labels(drift=str(result["is_drift"]).lower()).inc()
+    figures = _drift_figures(result)
+    if severity in ALERTING:
+        if alerts.fire(ctx, key, severity, _drift_title(version, severity, result), explain.message(result), figures):
+            metrics.ALERTS_SENT.labels(severity=severity).inc()
+    else:
+        alerts.clear(
             ctx,
             key,
-            "warning",
-            f"Input or output drift on model {version}",
-            "The last window of tickets differs from the reference: "
-            + "; ".join(_fired(result))
-            + ". See GET /v1/monitoring/drift and `router drift report`.",
+            f"drift check {result.get('id')} on model {version}: {explain.lead(result.get('estimate'))}",
             figures,
         )
-        if sent:
-            metrics.ALERTS_SENT.labels(severity="warning").inc()
-    else:
-        alerts.clear(ctx, key, f"drift check {result.get('id')} found no drift on model {version}", figures)
     return {
         "id": result.get("id"),
         "is_drift": result["is_drift"],
+        "severity": severity,
+        "estimate": result.get("estimate"),
         "model_version": version,
         "fired": _fired(result),
         "seconds": result["seconds"],

@@ -7,8 +7,12 @@ with the model version, or a pinned production window) and answers::
      "meta": {"name": ..., "version": ..., "backend": "alibi" | "scipy", "statistic": ...}}
 
 ``p_val`` is the smallest per-feature p-value after the Bonferroni correction (for
-``prediction_share``, calibrated by simulation instead; either way a detector says drift exactly
-when ``p_val < threshold``), ``distance`` the largest per-feature statistic.
+``prediction_share``, calibrated by simulation instead; either way a detector alone says drift
+exactly when ``p_val < threshold``), ``distance`` the largest per-feature statistic.  Each also
+measures its change in a maintainer's units (mean confidence, unseen share, novel share, the share
+of embedding components that moved, the classifier's AUC, the intents that rose with their counts);
+:mod:`router.monitoring.effects` weighs those against the minimum material effects, and inside a
+:class:`~router.monitoring.drift.DriftSuite` ``is_drift`` means "significant *and* material".
 
 Two backends compute the same statistics: ``alibi`` (alibi-detect's KSDrift, ChiSquareDrift and
 ClassifierDrift with the scikit-learn backend; BSL 1.1 licensed, imported only when a check runs
@@ -54,6 +58,26 @@ def _check_backend(backend: str) -> str:
     return backend
 
 
+def increases(
+    classes: np.ndarray, counts: np.ndarray, expected: np.ndarray, p_vals: np.ndarray, top: int = 5
+) -> list[dict[str, Any]]:
+    """The intents whose window count exceeds its expectation, most significant first (at most ``top``).
+
+    ``ratio`` is the window count over the expected count (``None`` when none was expected).
+    """
+    up = [i for i in np.argsort(p_vals, kind="stable") if counts[i] > expected[i]][:top]
+    return [
+        {
+            "class": int(classes[i]),
+            "window_count": int(counts[i]),
+            "expected_count": round(float(expected[i]), 2),
+            "ratio": round(float(counts[i] / expected[i]), 3) if expected[i] > 0 else None,
+            "p_val": float(p_vals[i]),
+        }
+        for i in up
+    ]
+
+
 class Detector:
     """Base: ``x_ref`` is a 2-D float array; :meth:`predict` tests one window ``x`` against it."""
 
@@ -82,7 +106,9 @@ class Detector:
         x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
         if x.shape[1] != self.n_features:
             raise ValueError(f"{self.name}: window has {x.shape[1]} features, reference {self.n_features}")
-        p_vals, dist = self._score_alibi(x) if self.backend == "alibi" else self._score_scipy(x)
+        scored = self._score_alibi(x) if self.backend == "alibi" else self._score_scipy(x)
+        p_vals, dist = scored[0], scored[1]
+        measured: dict[str, Any] = scored[2] if len(scored) > 2 else {}
         p_vals = np.atleast_1d(np.asarray(p_vals, dtype=np.float64))
         dist = np.atleast_1d(np.asarray(dist, dtype=np.float64))
         p_adj = self._corrected(p_vals, x) if len(p_vals) else 1.0
@@ -94,6 +120,8 @@ class Detector:
                 "distance": float(np.nanmax(dist)) if len(dist) else 0.0,
                 "n_features": len(p_vals),
                 **self._extra(x),
+                **self._effect(x, p_vals),
+                **measured,
             },
             "meta": {"name": self.name, "version": VERSION, "backend": self.backend, "statistic": self.statistic},
         }
@@ -101,14 +129,19 @@ class Detector:
     def _extra(self, x: np.ndarray) -> dict[str, Any]:
         return {}
 
+    def _effect(self, x: np.ndarray, p_vals: np.ndarray) -> dict[str, Any]:
+        """Figures that need the per-feature p-values (the effect in a maintainer's units)."""
+        return {}
+
     def _corrected(self, p_vals: np.ndarray, x: np.ndarray) -> float:
         """The smallest per-feature p-value, Bonferroni-corrected for the number of features."""
         return float(min(1.0, float(np.nanmin(p_vals)) * len(p_vals)))
 
-    def _score_scipy(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _score_scipy(self, x: np.ndarray) -> tuple[Any, ...]:
+        """``(p_vals, distances)`` per feature, optionally a dict of measured figures third."""
         raise NotImplementedError
 
-    def _score_alibi(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _score_alibi(self, x: np.ndarray) -> tuple[Any, ...]:
         raise NotImplementedError
 
 
@@ -139,6 +172,11 @@ class InputDrift(_KSDetector):
 
     name = "input_ks"
     inputs = ("embedding",)
+
+    def _effect(self, x: np.ndarray, p_vals: np.ndarray) -> dict[str, Any]:
+        # a component moved when its own KS test passes the Bonferroni-corrected level
+        moved = int(np.sum(p_vals * len(p_vals) < self.p_val)) if len(p_vals) else 0
+        return {"components_moved": {"count": moved, "of": len(p_vals), "share": round(moved / max(1, len(p_vals)), 4)}}
 
 
 class ConfidenceDrift(_KSDetector):
@@ -216,6 +254,12 @@ class PredictionDrift(Detector):
         p_vals, dist = det.score(self._onehot(x, classes))
         return p_vals, dist
 
+    def _effect(self, x: np.ndarray, p_vals: np.ndarray) -> dict[str, Any]:
+        classes = self._present(x)  # the order both backends score the intents in
+        ref_share = self._counts(self.x_ref)[classes] / max(1, len(self.x_ref))
+        p_adj = np.minimum(1.0, p_vals * len(p_vals))  # each intent's own Bonferroni-corrected p-value
+        return {"increases": increases(classes, self._counts(x)[classes], ref_share * len(x), p_adj)}
+
     def _extra(self, x: np.ndarray) -> dict[str, Any]:
         ref = self._counts(self.x_ref) / max(1, len(self.x_ref))
         win = self._counts(x) / max(1, len(x))
@@ -290,6 +334,14 @@ class PredictionShareDrift(Detector):
         return self._p_values(x), ratio
 
     _score_alibi = _score_scipy  # no binomial test in alibi-detect: the same scipy computation
+
+    def _effect(self, x: np.ndarray, p_vals: np.ndarray) -> dict[str, Any]:
+        # each intent's own p-value calibrated like the detector's: the chance that some intent of a
+        # window drawn from the expected mix is at least this over-represented
+        null = self._null_min_p(len(x))
+        calibrated = (1 + np.searchsorted(null, p_vals * (1 + 1e-9), side="right")) / (1 + len(null))
+        classes = np.arange(self.n_classes)
+        return {"increases": increases(classes, self._counts(x), self.expected * len(x), calibrated)}
 
     def _extra(self, x: np.ndarray) -> dict[str, Any]:
         p = self._p_values(x)
@@ -387,6 +439,16 @@ class NoveltyRateDrift(NoveltyDrift):
     _score_alibi = _score_scipy  # no one-sample binomial test in alibi-detect
 
 
+def _auc(ref: np.ndarray, win: np.ndarray) -> float:
+    """Area under the ROC curve of the out-of-fold scores: 0.5 when window and reference look alike."""
+    from scipy.stats import mannwhitneyu
+
+    if not len(ref) or not len(win):
+        return 0.5
+    u = mannwhitneyu(win.ravel(), ref.ravel(), alternative="two-sided").statistic
+    return round(float(u) / (len(ref) * len(win)), 4)
+
+
 class ClassifierInputDrift(Detector):
     """Second opinion on input drift: a classifier learns to tell reference from window tickets
     (5-fold, out-of-fold probabilities); a one-sided KS test of its window vs reference scores
@@ -403,7 +465,7 @@ class ClassifierInputDrift(Detector):
 
         return LogisticRegression(C=1.0, solver="liblinear")
 
-    def _score_scipy(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _score_scipy(self, x: np.ndarray) -> tuple[Any, ...]:
         from sklearn.model_selection import StratifiedKFold
 
         X = np.concatenate([self.x_ref, x])
@@ -412,9 +474,9 @@ class ClassifierInputDrift(Detector):
         for tr, te in StratifiedKFold(self.n_folds, shuffle=True, random_state=self.seed).split(X, y):
             probs[te] = self._model().fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
         res = ks_2samp(probs[y == 0], probs[y == 1], alternative="greater", method="asymp")
-        return np.array([res.pvalue]), np.array([res.statistic])
+        return np.array([res.pvalue]), np.array([res.statistic]), {"auc": _auc(probs[y == 0], probs[y == 1])}
 
-    def _score_alibi(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _score_alibi(self, x: np.ndarray) -> tuple[Any, ...]:
         ClassifierDrift = _alibi_cd().ClassifierDrift
 
         if self._alibi is None:
@@ -430,8 +492,8 @@ class ClassifierInputDrift(Detector):
             )
         with warnings.catch_warnings():  # alibi calls ks_2samp without a method; it falls back to asymp
             warnings.filterwarnings("ignore", message="ks_2samp: Exact calculation unsuccessful")
-            p_val, dist, *_ = self._alibi._detector.score(x)
-        return np.array([p_val]), np.array([dist])
+            p_val, dist, probs_ref, probs_win, *_ = self._alibi._detector.score(x)
+        return np.array([p_val]), np.array([dist]), {"auc": _auc(np.asarray(probs_ref), np.asarray(probs_win))}
 
 
 DETECTORS: tuple[type[Detector], ...] = (

@@ -11,6 +11,12 @@ intent shares, one value per class, not one per ticket).  With it, the predictio
 ``prediction_chi2`` against the ~1,200 held-out tickets stays as a reported second opinion) and the
 novelty vote to :class:`NoveltyRateDrift` (exact binomial against the calibrated rate).  Older
 models and pinned production windows have no priors: the two-sample tests vote, as before.
+
+The statistics decide whether a change is *significant*; :mod:`router.monitoring.effects` decides
+whether it *matters*: every check carries ``estimate`` (the window's expected routing accuracy and
+review load against the reference's), each detector an ``effect`` and a ``severity``
+(ok / info / warning / critical), and the check the highest severity among the voting detectors.
+``is_drift`` is true from ``warning`` up: significant *and* at least the minimum material effect.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from . import effects
 from .detectors import (
     DETECTORS,
     SECOND_OPINIONS,
@@ -48,8 +55,13 @@ class DriftSuite:
         n_classes: int | None = None,
         novelty_threshold: float | None = None,
         detectors: Sequence[type[Detector]] = DETECTORS,
+        routing: effects.Routing | None = None,
+        minimums: effects.Minimums | None = None,
+        classes: Sequence[str] | None = None,
     ) -> None:
         self.backend, self.alpha = backend, float(alpha)
+        self.routing, self.minimums = routing, minimums or effects.Minimums()
+        self.classes = list(classes) if classes is not None else None
         reference = dict(reference)
         prior = reference.pop(LABEL_PRIOR, None)
         if prior is not None and n_classes is not None and len(prior) != n_classes:
@@ -57,6 +69,7 @@ class DriftSuite:
         self.calibrated = prior is not None
         rows = reference.get("confidence", next(iter(reference.values())))
         self.n_reference = len(rows)
+        self.reference_figures = effects.figures(reference, routing)
         plan: list[tuple[type[Detector], bool]] = []
         for cls in detectors:
             if cls is PredictionDrift and prior is not None:
@@ -91,11 +104,25 @@ class DriftSuite:
         results = {d.name: d.predict(d.select(dict(window))) for d in self.detectors}
         for d in self.detectors:
             results[d.name]["data"]["votes"] = self.votes[d.name]
+            self._name_intents(results[d.name]["data"])
+        estimate = effects.estimate(self.reference_figures, effects.figures(dict(window), self.routing))
+        severity = effects.judge(results, estimate, self.minimums)
         return {
-            "is_drift": any(r["data"]["is_drift"] and r["data"]["votes"] for r in results.values()),
+            "is_drift": severity in effects.ALERTING,
+            "severity": severity,
+            "estimate": estimate,
             "alpha": self.alpha,
             "backend": self.backend,
             "sizes": {"reference": self.n_reference, "window": n},
             "detectors": results,
             "seconds": round(time.perf_counter() - start, 4),
         }
+
+    def _name_intents(self, data: dict[str, Any]) -> None:
+        """Intent names instead of class indices in a detector's lists of intents."""
+        if self.classes is None:
+            return
+        for key in ("largest_moves", "largest_increases", "increases"):
+            for move in data.get(key, []):
+                c = move.pop("class", None)
+                move["intent"] = self.classes[c] if c is not None and 0 <= c < len(self.classes) else None

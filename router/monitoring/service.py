@@ -23,10 +23,12 @@ from ..db.monitoring import DriftCheck, DriftReference
 from ..errors import NotFound, ValidationError
 from ..ml.novelty import reference_arrays
 from ..registry import versions
+from . import effects, surge
 from .drift import DriftSuite
+from .summary import hour_counts
 
 log = logging.getLogger(__name__)
-_SUITES: dict[tuple[str, str, str, float], DriftSuite] = {}
+_SUITES: dict[tuple[Any, ...], DriftSuite] = {}
 _LOCK = threading.Lock()
 
 
@@ -73,7 +75,9 @@ def reference_for(ctx: Any, version: str) -> tuple[str, dict[str, np.ndarray]]:
 
 
 def _suite(ctx: Any, version: str, ref_name: str, reference: dict[str, np.ndarray], model: Any) -> DriftSuite:
-    key = (version, ref_name, ctx.settings.drift_backend, ctx.settings.drift_alpha)
+    routing, minimums = effects.Routing.of(model), effects.Minimums.from_settings(ctx.settings)
+    rules = (routing.thresholds.tobytes(), routing.ambiguity_margin, routing.novel_review)  # a threshold revision
+    key = (version, ref_name, ctx.settings.drift_backend, ctx.settings.drift_alpha, minimums, rules)
     with _LOCK:
         suite = _SUITES.get(key)
         if suite is None:
@@ -83,6 +87,9 @@ def _suite(ctx: Any, version: str, ref_name: str, reference: dict[str, np.ndarra
                 alpha=ctx.settings.drift_alpha,
                 n_classes=len(model.classes),
                 novelty_threshold=model.novelty_threshold,
+                routing=routing,
+                minimums=minimums,
+                classes=model.classes,
             )
             _SUITES.clear() if len(_SUITES) > 8 else None
             _SUITES[key] = suite
@@ -122,8 +129,10 @@ def check(
     if getattr(model, "novelty_detector", None) is None:
         raise ValidationError(f"model {version} predates drift monitoring (no embedding); retrain it")
     window: dict[str, Any] = {"texts": texts}
+    hour: dict[str, Any] | None = None
     if texts is None:
         window = recent_window(ctx, version, ctx.settings.drift_window)
+        hour = hourly_surge(ctx)  # scheduled checks of stored decisions also test the last hour
     texts = [t for t in window["texts"] if t and t.strip()]
     if len(texts) < max(2, ctx.settings.drift_min_window if source == "decisions" else 2):
         return {
@@ -131,15 +140,16 @@ def check(
             "skipped": f"only {len(texts)} tickets in the window (need {ctx.settings.drift_min_window})",
             "model_version": version,
             "window_size": len(texts),
+            **({"surge": hour} if hour is not None else {}),
         }
     ref_name, reference = reference_for(ctx, version)
     suite = _suite(ctx, version, ref_name, reference, model)
     features = reference_arrays(model, texts)
     result = suite.check(features)
-    classes = model.classes
-    for name, key in (("prediction_chi2", "largest_moves"), ("prediction_share", "largest_increases")):
-        for move in result["detectors"].get(name, {}).get("data", {}).get(key, []):
-            move["intent"] = classes[move.pop("class")] if move.get("class") is not None else None
+    if hour is not None:  # its own test at alpha on its own window: not part of the detectors' split
+        result["detectors"][surge.NAME] = hour
+        result["severity"] = effects.worst([result["severity"], hour["data"]["severity"]])
+        result["is_drift"] = result["severity"] in effects.ALERTING
     out = {
         "model_version": version,
         "reference": ref_name,
@@ -171,6 +181,19 @@ def check(
     return out
 
 
+def hourly_surge(ctx: Any) -> dict[str, Any]:
+    """The hourly surge test on the last hour of stored decisions (see :mod:`router.monitoring.surge`)."""
+    counts = hour_counts(ctx, days=ctx.settings.drift_surge_days)
+    return surge.hourly(
+        counts["last"],
+        counts["history"],
+        days=counts["days"],
+        alpha=ctx.settings.drift_alpha,
+        minimums=effects.Minimums.from_settings(ctx.settings),
+        backend=ctx.settings.drift_backend,
+    )
+
+
 def history(ctx: Any, limit: int = 100, version: str | None = None) -> list[dict[str, Any]]:
     with ctx.db.session() as s:
         stmt = select(DriftCheck).order_by(DriftCheck.id.desc()).limit(limit)
@@ -189,6 +212,8 @@ def history(ctx: Any, limit: int = 100, version: str | None = None) -> list[dict
                 "reference_size": r.reference_size,
                 "backend": r.backend,
                 "is_drift": r.is_drift,
+                "severity": effects.stored_severity(r.detectors or {}, r.is_drift),
+                "estimate": effects.stored_estimate(r.detectors or {}),
                 "seconds": r.seconds,
                 "detectors": r.detectors,
             }

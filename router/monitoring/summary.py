@@ -1,5 +1,6 @@
 """What stored decisions say: intent mix over time, confidence histogram, review and novelty rates,
-and clusters of recent novel tickets as candidate new intents."""
+clusters of recent novel tickets as candidate new intents, and the intent counts of the last hour
+against the same clock hour of the previous days (for the hourly surge test)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 
 from ..db import Decision, Ticket
 
@@ -62,6 +63,23 @@ def summary(ctx: Any, days: int = 14, bucket: str = "day", top: int = 10) -> dic
         "review_reasons": dict(reasons),
         "by_model_version": dict(Counter(r.model_version for r in rows)),
     }
+
+
+def hour_counts(ctx: Any, days: int = 7, now: datetime | None = None) -> dict[str, Any]:
+    """Decisions per intent in the last hour and in the same clock hour of each of the previous ``days`` days."""
+    now = now or datetime.now(UTC)
+    hour = timedelta(hours=1)
+    spans = [(now - timedelta(days=d) - hour, now - timedelta(days=d)) for d in range(days + 1)]
+    out: dict[str, Any] = {"last": Counter(), "history": Counter(), "days": days, "end": now}
+    with ctx.db.session() as s:
+        for i, (start, end) in enumerate(spans):
+            rows = s.execute(
+                select(Decision.intent, func.count())
+                .where(and_(Decision.decided_at >= start, Decision.decided_at < end))
+                .group_by(Decision.intent)
+            ).all()
+            out["last" if i == 0 else "history"].update({intent: int(c) for intent, c in rows})
+    return out
 
 
 def novel_clusters(

@@ -87,7 +87,13 @@ def test_a_shifted_stream_raises_a_drift_alert_and_a_calm_one_clears_it(alerting
     assert loud["is_drift"] is True and loud["fired"]
     assert len(posts.items) == 1 and len(mails.items) == 1
     alert = posts.items[0]["json"]["alert"]
-    assert alert["key"] == f"drift:{version}" and alert["severity"] == "warning"
+    # a third of the window about other things: the estimated routing accuracy falls by far more
+    # than ROUTER_DRIFT_CRITICAL_POINTS, and the alert says so before naming the detectors
+    assert alert["key"] == f"drift:{version}" and alert["severity"] == "critical"
+    assert alert["message"].startswith("Expected routing accuracy ")
+    assert alert["message"].index("expected review load") < alert["message"].index("Why: ")
+    assert "novelty_rate: novel share" in alert["message"] and alert["title"].startswith("Routing at risk")
+    assert alert["figures"]["estimate"]["expected_accuracy"]["change_points"] < -5
     assert alert["figures"]["window"]["size"] == 200
     checks.drift(ctx)  # still drifting: no second alert within the cooldown
     assert len(posts.items) == 1

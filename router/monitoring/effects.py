@@ -1,0 +1,243 @@
+"""What a drift check costs the routing, and how loudly the router should say so.
+
+A large window makes every difference significant; a p-value alone cannot tell a maintainer whether
+to act. Here every detector's change gets an *effect* in points or ratios, and a *severity*:
+
+* ``ok``: not statistically significant;
+* ``info``: significant, but smaller than the detector's minimum material effect (stored, shown,
+  never alerted);
+* ``warning``: significant and at least the minimum effect (alerted);
+* ``critical``: a warning while the window's expected routing accuracy is more than
+  ``critical_points`` below the reference's.
+
+The cost comes first: :func:`estimate` turns a window's calibrated confidences into its expected
+routing accuracy (the mean calibrated confidence, with a 95 % interval for the window's accuracy)
+and its expected review load (the share the model's own rules send to review: below the intent's
+threshold, ambiguous, or novel). Detectors of the input (embedding components, the
+reference-vs-window classifier, unseen tokens) describe *why* traffic changed, not what it costs:
+a new greeting moves every embedding component and costs nothing, so their change is material only
+when the window's expected accuracy or review load also moved by its minimum.
+No Flask here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SEVERITIES = ("ok", "info", "warning", "critical")
+#: severities that mean drift (``is_drift``) and raise an alert
+ALERTING = ("warning", "critical")
+#: detectors whose change is material only through the cost it brings (see the module docstring)
+INPUT_SIDE = ("input_ks", "input_classifier", "vocabulary")
+SHARE_SIDE = ("prediction_share", "prediction_chi2", "intent_surge_hour")
+Z95 = 1.959964
+
+
+@dataclass(frozen=True)
+class Minimums:
+    """The smallest changes worth a maintainer's attention (``ROUTER_DRIFT_MIN_*``, see the README)."""
+
+    accuracy_points: float = 2.0
+    review_points: float = 5.0
+    novel_points: float = 3.0
+    surge_ratio: float = 2.0
+    surge_tickets: float = 10.0
+    critical_points: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Minimums:
+        return cls(
+            accuracy_points=settings.drift_min_accuracy_points,
+            review_points=settings.drift_min_review_points,
+            novel_points=settings.drift_min_novel_points,
+            surge_ratio=settings.drift_min_surge_ratio,
+            surge_tickets=settings.drift_min_surge_tickets,
+            critical_points=settings.drift_critical_points,
+        )
+
+
+@dataclass(frozen=True)
+class Routing:
+    """The model's review rules, to count the review load a window brings.
+
+    ``thresholds`` holds each intent's auto-route threshold in class order.
+    """
+
+    thresholds: np.ndarray
+    ambiguity_margin: float = 0.0
+    novelty_threshold: float = float("inf")
+    novel_review: bool = True
+
+    @classmethod
+    def of(cls, model: Any) -> Routing:
+        return cls(
+            thresholds=np.array([model.threshold_for(c) for c in model.classes], dtype=np.float64),
+            ambiguity_margin=float(getattr(model, "ambiguity_margin", 0.0)),
+            novelty_threshold=float(model.novelty_threshold),
+            novel_review=bool(getattr(model, "novel_review", True)),
+        )
+
+
+def _share(mask: np.ndarray) -> float:
+    return float(mask.mean()) if len(mask) else 0.0
+
+
+def figures(arrays: dict[str, np.ndarray], routing: Routing | None) -> dict[str, Any]:
+    """One sample's expected accuracy (with its interval), review load and share below threshold."""
+    conf = np.asarray(arrays["confidence"], dtype=np.float64).ravel()
+    n = len(conf)
+    mean = float(conf.mean()) if n else 0.0
+    half = Z95 * float(np.sqrt(np.sum(conf * (1 - conf)))) / max(1, n)
+    out: dict[str, Any] = {"n": n, "accuracy": mean, "low": max(0.0, mean - half), "high": min(1.0, mean + half)}
+    if routing is None or "predicted" not in arrays:
+        return out
+    pred = np.asarray(arrays["predicted"]).ravel().astype(np.int64)
+    known = pred < len(routing.thresholds)
+    below = np.zeros(n, dtype=bool)
+    below[known] = conf[known] < routing.thresholds[pred[known]]
+    review = below.copy()
+    if "margin" in arrays and routing.ambiguity_margin > 0:
+        review |= np.asarray(arrays["margin"], dtype=np.float64).ravel() < routing.ambiguity_margin
+    if "novelty" in arrays and routing.novel_review:
+        review |= np.asarray(arrays["novelty"], dtype=np.float64).ravel() > routing.novelty_threshold
+    out.update(below_threshold=_share(below), review_load=_share(review))
+    return out
+
+
+def _points(a: float, b: float) -> float:
+    return round(100 * (b - a), 2)
+
+
+def estimate(reference: dict[str, Any], window: dict[str, Any]) -> dict[str, Any]:
+    """The window's routing cost against the reference's, from two :func:`figures` answers."""
+    out: dict[str, Any] = {
+        "expected_accuracy": {
+            "reference": round(reference["accuracy"], 4),
+            "window": round(window["accuracy"], 4),
+            "low": round(window["low"], 4),
+            "high": round(window["high"], 4),
+            "change_points": _points(reference["accuracy"], window["accuracy"]),
+        }
+    }
+    for key in ("review_load", "below_threshold"):
+        if key in reference and key in window:
+            out[key] = {
+                "reference": round(reference[key], 4),
+                "window": round(window[key], 4),
+                "change_points": _points(reference[key], window[key]),
+            }
+    return out
+
+
+def costs(est: dict[str, Any], minimums: Minimums) -> list[str]:
+    """The cost changes in ``est`` that reach their minimum, in words (empty: the routing is not hurt)."""
+    out = []
+    drop = -est["expected_accuracy"]["change_points"]
+    if drop >= minimums.accuracy_points:
+        out.append(f"expected accuracy down {drop:.1f} points (minimum {minimums.accuracy_points:g})")
+    rise = est.get("review_load", {}).get("change_points", 0.0)
+    if rise >= minimums.review_points:
+        out.append(f"expected review load up {rise:.1f} points (minimum {minimums.review_points:g})")
+    return out
+
+
+def _surges(data: dict[str, Any], minimums: Minimums) -> list[dict[str, Any]]:
+    """The intents whose rise is significant on its own and at least the minimum ratio and tickets."""
+    return [
+        s
+        for s in data.get("increases", [])
+        if s["p_val"] < data["threshold"]
+        and (s["ratio"] is None or s["ratio"] >= minimums.surge_ratio)
+        and s["window_count"] - s["expected_count"] >= minimums.surge_tickets
+    ]
+
+
+def effect(
+    name: str, data: dict[str, Any], est: dict[str, Any] | None, minimums: Minimums
+) -> tuple[dict[str, Any], bool]:
+    """``(effect, material)`` of one detector's change, in the units a maintainer reads.
+
+    ``est`` is None for a test with no features behind it (the hourly surge counts intents only).
+    """
+    if name in SHARE_SIDE:
+        increases = data.get("increases", [])
+        material = _surges(data, minimums)
+        top = material[0] if material else (increases[0] if increases else None)
+        names = [s.get("intent", s.get("class")) for s in material]
+        return {"largest_increase": top, "material_intents": names}, bool(material)
+    if est is None:
+        return {}, True
+    acc = est["expected_accuracy"]
+    if name == "confidence_ks":
+        out = {"expected_accuracy": acc, "mean_confidence": data.get("mean_confidence")}
+        material = -acc["change_points"] >= minimums.accuracy_points
+        if "below_threshold" in est:
+            out["below_threshold"] = est["below_threshold"]
+            material |= est["below_threshold"]["change_points"] >= minimums.review_points
+        if "review_load" in est:
+            out["review_load"] = est["review_load"]  # kept with the check: the page leads with it
+        return out, material
+    if name == "novelty_rate":
+        share = data["novel_share"]
+        points = _points(share["reference"], share["window"])
+        return {"novel_share": {**share, "change_points": points}}, points >= minimums.novel_points
+    cost = bool(costs(est, minimums))
+    if name == "vocabulary":
+        share = data["unseen_share"]
+        return {"unseen_share": {**share, "change_points": _points(share["reference"], share["window"])}}, cost
+    if name == "input_ks":
+        return {"components_moved": data.get("components_moved")}, cost
+    if name == "input_classifier":
+        return {"auc": data.get("auc")}, cost
+    return {}, True  # a detector this module does not know: its significance is its verdict
+
+
+def severity(significant: bool, material: bool, est: dict[str, Any] | None, minimums: Minimums) -> str:
+    if not significant:
+        return "ok"
+    if not material:
+        return "info"
+    if est is not None and -est["expected_accuracy"]["change_points"] > minimums.critical_points:
+        return "critical"
+    return "warning"
+
+
+def judge(results: dict[str, dict[str, Any]], est: dict[str, Any] | None, minimums: Minimums) -> str:
+    """Give every detector result its ``effect`` and ``severity`` (``is_drift``: warning or worse);
+    the check's severity is the highest among the voting detectors."""
+    worst = "ok"
+    for name, r in results.items():
+        data = r["data"]
+        data["significant"] = bool(data["p_val"] < data["threshold"])
+        data["effect"], material = effect(name, data, est, minimums)
+        data["severity"] = severity(data["significant"], material, est, minimums)
+        data["is_drift"] = data["severity"] in ALERTING
+        if data.get("votes", True) and SEVERITIES.index(data["severity"]) > SEVERITIES.index(worst):
+            worst = data["severity"]
+    return worst
+
+
+def worst(severities: list[str]) -> str:
+    return max(severities, key=SEVERITIES.index, default="ok")
+
+
+def stored_severity(detectors: dict[str, Any], is_drift: bool) -> str:
+    """A stored check's severity (checks stored before severities existed: warning when drift)."""
+    found = [d["data"]["severity"] for d in detectors.values() if d.get("data", {}).get("severity")]
+    voting = [
+        d["data"]["severity"] for d in detectors.values() if d["data"].get("severity") and d["data"].get("votes", True)
+    ]
+    if found:
+        return worst(voting)
+    return "warning" if is_drift else "ok"
+
+
+def stored_estimate(detectors: dict[str, Any]) -> dict[str, Any] | None:
+    """A stored check's estimate (kept in the confidence detector's effect), or None for older checks."""
+    eff = (detectors.get("confidence_ks") or {}).get("data", {}).get("effect") or {}
+    if "expected_accuracy" not in eff:
+        return None
+    return {k: eff[k] for k in ("expected_accuracy", "review_load", "below_threshold") if k in eff}
