@@ -213,8 +213,9 @@ LAPTOP = {"width": 1366, "height": 768}
         "/admin/monitoring",
         "/admin/tickets",
         "/admin/tickets/generic/W-0",
+        "/admin/deliveries",
     ],
-    ids=["review", "rules", "models", "monitoring", "tickets", "ticket"],
+    ids=["review", "rules", "models", "monitoring", "tickets", "ticket", "deliveries"],
 )
 def test_no_page_scrolls_sideways_on_a_laptop(browser, live: LiveServer, path: str) -> None:
     for i, body in enumerate(
