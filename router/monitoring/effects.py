@@ -13,10 +13,13 @@ to act. Here every detector's change gets an *effect* in points or ratios, and a
 The cost comes first: :func:`estimate` turns a window's calibrated confidences into its expected
 routing accuracy (the mean calibrated confidence, with a 95 % interval for the window's accuracy)
 and its expected review load (the share the model's own rules send to review: below the intent's
-threshold, ambiguous, or novel). Detectors of the input (embedding components, the
-reference-vs-window classifier, unseen tokens) describe *why* traffic changed, not what it costs:
-a new greeting moves every embedding component and costs nothing, so their change is material only
-when the window's expected accuracy or review load also moved by its minimum.
+threshold, ambiguous, or novel). A change is material when its own
+effect reaches its minimum or when the window's cost does (expected accuracy down, review load up,
+each by its minimum): new-intent tickets that push the review load up 6 points matter even when
+the novel share itself rose a little less than its minimum. Detectors of the input (embedding
+components, the reference-vs-window classifier, unseen tokens) describe *why* traffic changed, not
+what it costs (a new greeting moves every embedding component and may cost nothing), so only the
+cost makes their change material.
 No Flask here.
 """
 
@@ -30,8 +33,6 @@ import numpy as np
 SEVERITIES = ("ok", "info", "warning", "critical")
 #: severities that mean drift (``is_drift``) and raise an alert
 ALERTING = ("warning", "critical")
-#: detectors whose change is material only through the cost it brings (see the module docstring)
-INPUT_SIDE = ("input_ks", "input_classifier", "vocabulary")
 SHARE_SIDE = ("prediction_share", "prediction_chi2", "intent_surge_hour")
 Z95 = 1.959964
 
@@ -160,18 +161,36 @@ def effect(
 ) -> tuple[dict[str, Any], bool]:
     """``(effect, material)`` of one detector's change, in the units a maintainer reads.
 
-    ``est`` is None for a test with no features behind it (the hourly surge counts intents only).
+    A change is material when its own effect reaches its minimum, or when the window's routing cost
+    does (:func:`costs`); the input-side detectors have only the second. ``est`` is None for a test
+    with no features behind it (the hourly surge counts intents only).
     """
+    out, own = _own(name, data, est, minimums)
+    return out, own or (est is not None and bool(costs(est, minimums)))
+
+
+def _own(
+    name: str, data: dict[str, Any], est: dict[str, Any] | None, minimums: Minimums
+) -> tuple[dict[str, Any], bool]:
     if name in SHARE_SIDE:
         increases = data.get("increases", [])
         material = _surges(data, minimums)
         top = material[0] if material else (increases[0] if increases else None)
         names = [s.get("intent", s.get("class")) for s in material]
         return {"largest_increase": top, "material_intents": names}, bool(material)
-    if est is None:
-        return {}, True
-    acc = est["expected_accuracy"]
-    if name == "confidence_ks":
+    if name == "novelty_rate":
+        share = data["novel_share"]
+        points = _points(share["reference"], share["window"])
+        return {"novel_share": {**share, "change_points": points}}, points >= minimums.novel_points
+    if name == "vocabulary":
+        share = data["unseen_share"]
+        return {"unseen_share": {**share, "change_points": _points(share["reference"], share["window"])}}, False
+    if name == "input_ks":
+        return {"components_moved": data.get("components_moved")}, False
+    if name == "input_classifier":
+        return {"auc": data.get("auc")}, False
+    if name == "confidence_ks" and est is not None:
+        acc = est["expected_accuracy"]
         out = {"expected_accuracy": acc, "mean_confidence": data.get("mean_confidence")}
         material = -acc["change_points"] >= minimums.accuracy_points
         if "below_threshold" in est:
@@ -180,18 +199,6 @@ def effect(
         if "review_load" in est:
             out["review_load"] = est["review_load"]  # kept with the check: the page leads with it
         return out, material
-    if name == "novelty_rate":
-        share = data["novel_share"]
-        points = _points(share["reference"], share["window"])
-        return {"novel_share": {**share, "change_points": points}}, points >= minimums.novel_points
-    cost = bool(costs(est, minimums))
-    if name == "vocabulary":
-        share = data["unseen_share"]
-        return {"unseen_share": {**share, "change_points": _points(share["reference"], share["window"])}}, cost
-    if name == "input_ks":
-        return {"components_moved": data.get("components_moved")}, cost
-    if name == "input_classifier":
-        return {"auc": data.get("auc")}, cost
     return {}, True  # a detector this module does not know: its significance is its verdict
 
 
