@@ -65,6 +65,8 @@ def json_body_bytes() -> bytes:
 
 MAX_JSON_DEPTH = 64
 _REFUSED_CHARS = re.compile("[\x00\ud800-\udfff]")
+# Only an escape can put NUL or a surrogate into a decoded string (strict UTF-8 and JSON allow neither raw)
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 class _Refused:
@@ -74,29 +76,6 @@ class _Refused:
         self.problem = problem
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        out[key] = _Refused("appears more than once in its object") if key in out else value
-    return out
-
-
-def _float(text: str) -> float | _Refused:
-    value = float(text)
-    return value if math.isfinite(value) else _Refused(f"{text} is out of the range of a double")
-
-
-def _int(text: str) -> int | _Refused:
-    try:
-        return int(text)
-    except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
-        return _Refused("has too many digits")
-
-
-def _constant(text: str) -> _Refused:
-    return _Refused(f"{text} is not a JSON number")
-
-
 def _char_problem(text: str) -> str | None:
     found = _REFUSED_CHARS.search(text)
     if found is None:
@@ -104,33 +83,51 @@ def _char_problem(text: str) -> str | None:
     return "contains a NUL character" if found.group() == "\x00" else "contains a lone UTF-16 surrogate"
 
 
-def _walk(payload: Any) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+def _name(path: tuple[Any, ...]) -> str:
+    if not path:
+        return "body"
+    return ".".join(_REFUSED_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", str(k)) for k in path)
+
+
+def _too_deep(payload: Any) -> tuple[Any, ...] | None:
+    """The path of a container nested deeper than ``MAX_JSON_DEPTH``, visiting containers only."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), payload)] if type(payload) in (dict, list) else []
+    while stack:
+        path, node = stack.pop()
+        if len(path) >= MAX_JSON_DEPTH:
+            return path
+        items: Any = node.items() if type(node) is dict else enumerate(node)
+        stack.extend(((*path, k), v) for k, v in items if type(v) is dict or type(v) is list)
+    return None
+
+
+def _walk(payload: Any, chars_too: bool) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Every refused value by field path: (problems of the JSON text, refused characters)."""
     syntax: dict[str, list[str]] = {}
     chars: dict[str, list[str]] = {}
-    stack: list[tuple[str, Any, int]] = [("", payload, 0)]
+
+    def check(path: tuple[Any, ...], value: Any) -> None:
+        if type(value) is _Refused:
+            syntax.setdefault(_name(path), []).append(value.problem)
+        elif chars_too and type(value) is str and (problem := _char_problem(value)):
+            chars.setdefault(_name(path), []).append(problem)
+
+    check((), payload)
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), payload)] if type(payload) in (dict, list) else []
     while stack:
-        path, value, depth = stack.pop()
-        name = path or "body"
-        if isinstance(value, _Refused):
-            syntax.setdefault(name, []).append(value.problem)
-        elif isinstance(value, str):
-            problem = _char_problem(value)
-            if problem:
-                chars.setdefault(name, []).append(problem)
-        elif isinstance(value, dict | list):
-            if depth >= MAX_JSON_DEPTH:
-                syntax.setdefault(name, []).append(f"nests objects and arrays more than {MAX_JSON_DEPTH} deep")
-                continue
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for key, item in items:
-                key_text = str(key)
-                problem = _char_problem(key_text)
-                key_text = _REFUSED_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", key_text)
-                child = f"{path}.{key_text}" if path else key_text
-                if problem:
-                    chars.setdefault(child, []).append(f"its key {problem}")
-                stack.append((child, item, depth + 1))
+        path, node = stack.pop()
+        if len(path) >= MAX_JSON_DEPTH:
+            syntax.setdefault(_name(path), []).append(f"nests objects and arrays more than {MAX_JSON_DEPTH} deep")
+            continue
+        items: Any = node.items() if type(node) is dict else enumerate(node)
+        for key, value in items:
+            kind = type(value)
+            if kind is dict or kind is list:
+                stack.append(((*path, key), value))
+            elif kind is str or kind is _Refused:
+                check((*path, key), value)
+            if chars_too and type(key) is str and (problem := _char_problem(key)):
+                chars.setdefault(_name((*path, key)), []).append(f"its key {problem}")
     return syntax, chars
 
 
@@ -141,6 +138,8 @@ def parse_json(body: bytes) -> Any:
     Infinity or numbers out of a double's range (they have no JSON form to answer with); nesting at
     most ``MAX_JSON_DEPTH`` deep; no NUL characters or lone surrogates in keys or strings (PostgreSQL
     and UTF-8 cannot store them). Problems name the field: 400 for the JSON text, 422 for characters.
+    The decoded value is walked only when the text could hold one of these, so an ordinary ticket
+    costs little more than ``json.loads``.
     """
     try:
         text = body.decode("utf-8")
@@ -148,9 +147,35 @@ def parse_json(body: bytes) -> Any:
         raise MalformedRequest(
             f"the request body is not UTF-8 (byte {exc.start})", errors={"body": ["invalid UTF-8"]}
         ) from None
+    refused: list[_Refused] = []
+
+    def refuse(problem: str) -> _Refused:
+        refused.append(_Refused(problem))
+        return refused[-1]
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            out[key] = refuse("appears more than once in its object") if key in out else value
+        return out
+
+    def number(text: str) -> float | _Refused:
+        value = float(text)
+        return value if math.isfinite(value) else refuse(f"{text} is out of the range of a double")
+
+    def integer(text: str) -> int | _Refused:
+        try:
+            return int(text)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+            return refuse("has too many digits")
+
     try:
         payload = json.loads(
-            text, object_pairs_hook=_pairs, parse_float=_float, parse_int=_int, parse_constant=_constant
+            text,
+            object_pairs_hook=pairs,
+            parse_float=number,
+            parse_int=integer,
+            parse_constant=lambda name: refuse(f"{name} is not a JSON number"),
         )
     except json.JSONDecodeError as exc:
         raise MalformedRequest(
@@ -161,13 +186,24 @@ def parse_json(body: bytes) -> Any:
             f"the request body nests objects and arrays more than {MAX_JSON_DEPTH} deep",
             errors={"body": [f"nested more than {MAX_JSON_DEPTH} deep"]},
         ) from None
-    syntax, chars = _walk(payload)
+    suspect = _SUSPECT_ESCAPE.search(text) is not None
+    shallow = text.count("[") + text.count("{") <= MAX_JSON_DEPTH
+    if not refused and not suspect and (shallow or _too_deep(payload) is None):
+        return payload  # the common case: nothing to name, so no walk over every value
+    syntax, chars = _walk(payload, chars_too=suspect)
     if syntax:
         raise MalformedRequest(f"the request body has values JSON cannot carry: {_fields(syntax)}", errors=syntax)
     if chars:
-        raise ValidationError(
-            f"the request body has characters the router cannot store: {_fields(chars)}", errors=chars
-        )
+        message = f"the request body has characters the router cannot store: {_fields(chars)}"
+        raise ValidationError(message, errors=chars)
+    return payload
+    if True:
+        syntax, chars = _walk(payload, chars_too=suspect)
+        if syntax:
+            raise MalformedRequest(f"the request body has values JSON cannot carry: {_fields(syntax)}", errors=syntax)
+        if chars:
+            message = f"the request body has characters the router cannot store: {_fields(chars)}"
+            raise ValidationError(message, errors=chars)
     return payload
 
 

@@ -163,6 +163,12 @@ def test_parse_json_names_what_it_refuses(body: bytes, error: type[Exception], f
 def test_parse_json_keeps_ordinary_json() -> None:
     body = '{"a": [1, 2.5, -3e10, "x\u00e9\U0001f600", {"b": null, "c": true}]}'.encode()
     assert parse_json(body) == json.loads(body)
+    escaped = json.dumps({"s": "smile \U0001f600", "k\u00e9": "\\u0000 is text here"}).encode()  # a surrogate pair
+    assert parse_json(escaped) == json.loads(escaped)
+    deepest = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    assert parse_json(deepest.encode()) == json.loads(deepest)
+    with pytest.raises(MalformedRequest):
+        parse_json(("[" + deepest + "]").encode())
 
 
 def test_nul_in_a_path_query_or_form_is_422_on_both_databases(intake) -> None:
