@@ -6,7 +6,8 @@ that feature is installed: it then reports no labels). Reviewed tickets are most
 model was unsure of, so their accuracy understates the traffic's; the report says so. The estimate
 for unlabeled traffic is the mean calibrated confidence (expected accuracy when confidences are
 calibrated), compared with the version's held-out accuracy: a drop beyond
-``ROUTER_ALERT_ACCURACY_DROP`` raises an alert.
+``ROUTER_ALERT_ACCURACY_DROP`` raises an alert. :func:`window_accuracy` measures a drift check's
+window where reviewers labelled some of its tickets, beside the estimate for those same tickets.
 """
 
 from __future__ import annotations
@@ -119,4 +120,29 @@ def expected_accuracy(ctx: Any, version: str, window: int) -> dict[str, Any]:
         "decisions": len(conf),
         "expected_accuracy": round(float(np.mean(conf)), 4) if conf else None,
         "held_out_accuracy": held,
+    }
+
+
+def window_accuracy(ctx: Any, version: str, first_id: int | None, last_id: int | None) -> dict[str, Any] | None:
+    """Reviewers' labels for the decisions of a drift check's window: measured accuracy of the labelled
+    tickets beside their own expected accuracy (reviewed tickets are mostly the unsure ones, so the
+    fair comparison is with the estimate for the same tickets, not with the window's). None without labels."""
+    if first_id is None or last_id is None:
+        return None
+    with ctx.db.session() as s:
+        rows = s.execute(
+            select(Decision.id, Decision.confidence, Decision.intent, ReviewLabel.intent.label("label"))
+            .join(ReviewLabel, ReviewLabel.decision_id == Decision.id)
+            .where(Decision.model_version == version, Decision.id >= first_id, Decision.id <= last_id)
+            .order_by(Decision.id, ReviewLabel.id)
+        ).all()
+    latest = {r.id: r for r in rows}  # a decision relabelled: the latest label counts
+    if not latest:
+        return None
+    conf = [float(r.confidence) for r in latest.values()]
+    ok = [r.label == r.intent for r in latest.values()]
+    return {
+        "labels": len(latest),
+        "accuracy": round(float(np.mean(ok)), 4),
+        "expected_accuracy": round(float(np.mean(conf)), 4),
     }

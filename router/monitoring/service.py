@@ -208,6 +208,8 @@ def history(ctx: Any, limit: int = 100, version: str | None = None) -> list[dict
                 "source": r.source,
                 "window_start": r.window_start,
                 "window_end": r.window_end,
+                "first_decision_id": r.first_decision_id,
+                "last_decision_id": r.last_decision_id,
                 "window_size": r.window_size,
                 "reference_size": r.reference_size,
                 "backend": r.backend,

@@ -1,5 +1,7 @@
-"""Monitoring page: intent mix over time, confidence histogram, review rate, drift p-values with their
-thresholds, novelty clusters, and the alert history in plain words.
+"""Monitoring page: the estimated cost to routing first (expected accuracy and review load of the
+last checked window against the reference, reviewers' measured accuracy beside it, the detectors
+that explain it), then the alert history in plain words, intent mix over time, confidence
+histogram, review rate, drift checks with their severity, effect and p-value, novelty clusters.
 
 The figures come from ``router.monitoring`` (summary, drift history, novel clusters, alerts); each
 is computed on its own, so a part that fails leaves a note on the page instead of taking the page
@@ -15,7 +17,7 @@ from typing import Any
 from flask import Blueprint, render_template, request
 
 from ..monitoring import alerts as alert_states
-from ..monitoring import service
+from ..monitoring import calibration, explain, service
 from ..monitoring import summary as figures
 from . import _charts, _errors, _session
 
@@ -36,6 +38,30 @@ def _days() -> int:
         return max(1, min(int(request.args.get("days", "14")), 90))
     except ValueError:
         return 14
+
+
+def _routing_estimate(checks: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The newest drift check in words: its cost to routing, then the detectors that explain it."""
+    if not checks:
+        return None
+    latest = checks[0]
+    detectors = latest.get("detectors") or {}
+    measured, measured_note = _call(
+        calibration.window_accuracy,
+        latest["model_version"],
+        latest.get("first_decision_id"),
+        latest.get("last_decision_id"),
+    )
+    return {
+        "check": latest,
+        "severity": latest.get("severity", "ok"),
+        "estimate": latest.get("estimate"),
+        "lead": explain.lead(latest.get("estimate")),
+        "material": explain.why(detectors),
+        "minor": explain.why(detectors, ("info",)),
+        "measured": measured,
+        "measured_note": measured_note,
+    }
 
 
 @bp.get("/monitoring")
@@ -62,8 +88,11 @@ def index() -> str:
     if checks:
         charts["pvalues"] = _charts.pvalues(checks, "Drift p-values per check, thresholds dashed")
         charts["detector_colours"] = _charts.colours(_charts.detector_names(checks))
+    routing = _routing_estimate(checks)
     return render_template(
         "admin/monitoring.html",
+        routing=routing,
+        effect_text=explain.effect_text,
         days=days,
         summary=summary,
         summary_note=summary_note,
