@@ -61,9 +61,11 @@ def drift_history(limit: int) -> None:
 
     for r in service.history(_context(), limit):
         fired = [n for n, d in r["detectors"].items() if d["data"]["is_drift"]]
+        acc = (r.get("estimate") or {}).get("expected_accuracy")
+        cost = f"expected accuracy {100 * acc['window']:.1f} % ({acc['change_points']:+.1f})  " if acc else ""
         click.echo(
             f"{r['at']:%Y-%m-%d %H:%M:%S}  #{r['id']:<5} {r['model_version']}  window={r['window_size']:<5} "
-            f"{'DRIFT' if r['is_drift'] else 'ok   '}  {', '.join(fired)}"
+            f"{r['severity']:<8}  {cost}{', '.join(fired)}"
         )
 
 

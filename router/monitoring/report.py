@@ -1,4 +1,5 @@
-"""``router drift report``: drift history, intent mix and confidence histograms as pictures.
+"""``router drift report``: the newest check's cost to routing in words, then drift history, intent
+mix and confidence histograms as pictures.
 
 matplotlib with the Agg backend (no display), each figure a base64 PNG inside one HTML file, so
 the report can be mailed or attached as it is.
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import service
+from . import explain, service
 from .summary import summary
 
 
@@ -62,7 +63,7 @@ def drift_history_figure(checks: list[dict[str, Any]]) -> Any:
         pad = max((last - first) * 0.05, timedelta(minutes=30))
         ax.set_xlim(first - pad, last + pad)
         ax.legend(fontsize=7, ncol=3)
-    ax.set_title("Drift checks: p-value per detector (log scale; red bands = drift)")
+    ax.set_title("Drift checks: p-value per detector (log scale; red bands = warning or critical)")
     fig.autofmt_xdate()
     return fig
 
@@ -125,10 +126,16 @@ def render(ctx: Any, days: int = 14) -> str:
     figs = _figures(checks, summ, reference)
     rows = "".join(
         f"<tr><td>{c['at']:%Y-%m-%d %H:%M}</td><td>{html.escape(c['model_version'])}</td><td>{c['window_size']}</td>"
-        f"<td>{'DRIFT' if c['is_drift'] else 'ok'}</td><td>"
-        + html.escape(", ".join(n for n, d in c["detectors"].items() if d["data"]["is_drift"]))
+        f"<td>{html.escape(c['severity'])}</td><td>"
+        + html.escape("; ".join(explain.why(c["detectors"], ("warning", "critical", "info"))))
         + "</td></tr>"
         for c in checks[:30]
+    )
+    cost = (
+        f"<h2>Routing of the last checked window ({html.escape(checks[0]['severity'])})</h2>"
+        f"<p>{html.escape(explain.message(checks[0]))}</p>"
+        if checks
+        else ""
     )
     imgs = "".join(
         f'<h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" src="data:image/png;base64,{figs[k]}">'
@@ -139,9 +146,9 @@ def render(ctx: Any, days: int = 14) -> str:
         "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}td,th{padding:2px 8px}</style>"
         f"</head><body><h1>Ticket Router drift report</h1><p>Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
         f"model {html.escape(str(version))}, reference {html.escape(str(name))}; {summ['decisions']} decisions "
-        f"in {days} days; review rate {summ['review_rate']}, novelty rate {summ['novelty_rate']}.</p>{imgs}"
-        f"<h2>Latest checks</h2><table><tr><th>at</th><th>model</th><th>window</th><th>result</th>"
-        f"<th>detectors that fired</th></tr>{rows}</table></body></html>"
+        f"in {days} days; review rate {summ['review_rate']}, novelty rate {summ['novelty_rate']}.</p>{cost}{imgs}"
+        f"<h2>Latest checks</h2><table><tr><th>at</th><th>model</th><th>window</th><th>severity</th>"
+        f"<th>significant detectors and their effect</th></tr>{rows}</table></body></html>"
     )
 
 

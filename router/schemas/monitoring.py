@@ -36,12 +36,19 @@ class DriftCheckOut(Schema):
     window_size = fields.Integer()
     reference_size = fields.Integer()
     backend = fields.String()
-    is_drift = fields.Boolean()
+    is_drift = fields.Boolean(metadata={"description": "severity is warning or critical"})
+    severity = fields.String(metadata={"description": "ok, info, warning or critical (the highest voting detector's)"})
+    estimate = fields.Dict(
+        allow_none=True,
+        metadata={"description": "expected_accuracy (window, low, high, reference, change_points) and review_load"},
+    )
+    first_decision_id = fields.Integer(allow_none=True)
+    last_decision_id = fields.Integer(allow_none=True)
     seconds = fields.Float()
     detectors = fields.Dict(
         metadata={
-            "description": "per detector: {data: {is_drift, p_val, threshold, distance}, "
-            "meta: {name, version, backend}}"
+            "description": "per detector: {data: {is_drift, significant, severity, effect, p_val, threshold, "
+            "distance}, meta: {name, version, backend}}"
         }
     )
 
@@ -50,6 +57,8 @@ class CheckOut(Schema):
     id = fields.Integer()
     at = fields.DateTime()
     is_drift = fields.Boolean(allow_none=True, metadata={"description": "null when the check was skipped"})
+    severity = fields.String(metadata={"description": "ok, info, warning or critical"})
+    estimate = fields.Dict(metadata={"description": "expected routing accuracy and review load against the reference"})
     skipped = fields.String()
     model_version = fields.String()
     reference = fields.String()
