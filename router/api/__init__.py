@@ -5,7 +5,21 @@ from __future__ import annotations
 from flask import Flask, request
 
 from ..errors import UnsupportedMediaType
-from . import deliveries, docs, errors, health, models, monitoring, review, rules, thresholds, tickets, tokens, webhooks
+from . import (
+    deliveries,
+    docs,
+    errors,
+    health,
+    models,
+    monitoring,
+    outcomes,
+    review,
+    rules,
+    thresholds,
+    tickets,
+    tokens,
+    webhooks,
+)
 
 
 def init_app(app: Flask) -> errors.Api:
@@ -24,7 +38,19 @@ def init_app(app: Flask) -> errors.Api:
             }
         },
     )
-    for module in (health, tickets, webhooks, rules, models, thresholds, review, monitoring, deliveries, tokens):
+    for module in (
+        health,
+        tickets,
+        webhooks,
+        rules,
+        models,
+        thresholds,
+        review,
+        monitoring,
+        outcomes,
+        deliveries,
+        tokens,
+    ):
         api.register_blueprint(module.blp)
     errors.init_app(app)
     docs.init_app(app)

@@ -83,6 +83,10 @@ class DeliveryWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        for connector in self.connectors.values():
+            close = getattr(connector, "close", None)
+            if close is not None:
+                close()
 
     def wake(self) -> None:
         self._wake.set()

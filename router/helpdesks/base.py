@@ -54,6 +54,8 @@ class Inbound:
     requester_id: str | None = None
     reason: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
+    # the ticket as the event reports it: ``group_id`` or ``group`` (a name), ``priority``, ``status``
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 class DeliveryFailed(Exception):
@@ -188,6 +190,8 @@ class HttpClient:
         self.name = name
         self._local = threading.local()
         self._auth = auth
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
@@ -196,7 +200,17 @@ class HttpClient:
             session.auth = self._auth
             session.headers.update({"Accept": "application/json", "User-Agent": "ticket-router"})
             self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
         return session
+
+    def close(self) -> None:
+        """Close every thread's connections (the worker is stopping)."""
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
 
     def request(
         self,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -130,13 +131,19 @@ def parse(payload: Any) -> Inbound:
     if not isinstance(event, str):
         return Inbound("ignored", reason="event must be a string")
     ticket = mapping(payload.get("ticket"))
-    digest = hashlib.sha256(repr(sorted(payload.items(), key=lambda kv: kv[0])).encode()).hexdigest()[:32]
+    # Freshdesk sends no event id: the same body twice is the same event delivered twice
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    state = _snapshot(ticket.get("priority"), ticket.get("group"), ticket.get("status"), None)
+    if "group" in ticket and not state.get("group"):
+        state["group"] = ""  # unassigned
     return Inbound(
         "event",
         event_id=str(payload.get("event_id") or digest),
         event_type=event,
         external_id=str(ticket.get("id") or ""),
+        occurred_at=ticket.get("updated_at") if isinstance(ticket.get("updated_at"), str) else None,
         payload=payload,
+        state=state,
     )
 
 
@@ -168,6 +175,9 @@ class FreshdeskConnector:
 
         groups: dict[str, int] = self._groups.get("groups", fetch, fresh=fresh)
         return groups
+
+    def close(self) -> None:
+        self.http.close()
 
     def missing_groups(self, queues: Iterable[str], mapping: Mapping[str, Any]) -> list[str]:
         groups = self.groups(fresh=True)

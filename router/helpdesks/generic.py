@@ -55,6 +55,9 @@ class CallbackConnector:
         self.http = HttpClient(self.url, None, settings.delivery_timeout_s, "the callback URL")
         self.rate_per_min = settings.callback_rate_per_min
 
+    def close(self) -> None:
+        self.http.close()
+
     def missing_groups(self, queues: Iterable[str], mapping: Mapping[str, Any]) -> list[str]:
         return []  # the receiver routes by queue name
 

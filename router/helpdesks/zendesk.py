@@ -138,6 +138,7 @@ def parse(payload: Any) -> Inbound:
         "occurred_at": payload.get("time"),
         "actor": str(detail.get("actor_id") or ""),
         "payload": payload,
+        "state": _event_state(kind, detail, event),
     }
     if not event_id or not external_id:
         return Inbound("ignored", reason=f"{kind} without an event id or ticket id", **common)
@@ -154,6 +155,19 @@ def parse(payload: Any) -> Inbound:
     if kind.startswith(EVENT_PREFIX + "ticket."):
         return Inbound("event", **common)
     return Inbound("ignored", reason=f"event type {kind} is not one the router acts on", **common)
+
+
+def _event_state(kind: str, detail: Mapping[str, Any], event: Mapping[str, Any]) -> dict[str, Any]:
+    """Group, priority and status after the event: the ticket snapshot, with the event's ``current``."""
+    state = {k: v for k, v in _snapshot(detail).items() if k in ("group_id", "priority", "status")}
+    current = event.get("current")
+    if kind.endswith(".group_assignment_changed") and "current" in event:
+        state["group_id"] = int(current) if str(current).isdigit() and int(current) > 0 else None
+    elif kind.endswith(".priority_changed") and "current" in event:
+        state["priority"] = _lower(current) or None
+    elif kind.endswith(".status_changed") and "current" in event:
+        state["status"] = _lower(current) or None
+    return state
 
 
 def _str(value: Any) -> str | None:
@@ -209,6 +223,9 @@ class ZendeskConnector:
 
         found: dict[str, Any] = self._users.get(str(user_id), fetch)
         return found
+
+    def close(self) -> None:
+        self.http.close()
 
     def missing_groups(self, queues: Iterable[str], mapping: Mapping[str, Any]) -> list[str]:
         groups = self.groups(fresh=True)

@@ -87,6 +87,13 @@ class DecisionOut(Schema):
             "labels, oldest first; intent and queue are the latest label's (null until someone labels it)"
         },
     )
+    outcome = fields.Dict(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "on the ticket view: where agents moved the ticket, when it was solved, and in which queue"
+        },
+    )
     deliveries = fields.List(
         fields.Dict(),
         dump_only=True,

@@ -22,6 +22,7 @@ from ..db.delivery import HelpdeskEvent
 from ..errors import NotFound
 from ..helpdesks.base import DeliveryFailed, Inbound
 from ..ml.normalize import normalize_text
+from . import outcomes
 from .intake import IntakeResult, decision_out, submit
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ _E = cast(Table, HelpdeskEvent.__table__)
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
-def _when(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     """Zendesk's event times (``2024-05-03T21:31:53.843338362Z``: nanoseconds, ``Z``)."""
     if not isinstance(value, str) or not value:
         return None
@@ -48,7 +49,9 @@ def stored_event(ctx: Context, source: str, event_id: str) -> dict[str, Any] | N
 
 
 def record(ctx: Context, source: str, inbound: Inbound, decision_id: int | None = None) -> bool:
-    """Store the event; False when it was stored before (a redelivery)."""
+    """Store the event; False when it was stored before (a redelivery). An event the router does not
+    decide on also updates the outcome of the ticket's decision, in the same transaction."""
+    groups = outcomes.GroupMap(ctx, source) if inbound.kind == "event" else None
     try:
         with ctx.db.write() as conn:
             conn.execute(
@@ -58,12 +61,14 @@ def record(ctx: Context, source: str, inbound: Inbound, decision_id: int | None 
                     "event_id": inbound.event_id,
                     "event_type": inbound.event_type,
                     "external_id": inbound.external_id,
-                    "occurred_at": _when(inbound.occurred_at),
+                    "occurred_at": parse_time(inbound.occurred_at),
                     "actor": inbound.actor[:255],
                     "payload": inbound.payload,
                     "decision_id": decision_id,
                 },
             )
+            if groups is not None:
+                outcomes.apply(conn, groups, source, inbound)
     except IntegrityError:
         return False
     return True

@@ -26,6 +26,7 @@ from ..ml.normalize import normalize_text
 from ..review import queue as review_queue
 from . import shadow
 from .decide import decide, observe
+from .outcomes import for_decisions as outcome_rows
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +207,14 @@ def ticket_with_decisions(ctx: Context, source: str, external_id: str) -> dict[s
             decision_out(source, external_id, row)
             for row in conn.execute(_DECISIONS_OF, {"ticket_id": ticket.id}).mappings()
         ]
-        sent = outbox.for_decisions(conn, [d["decision_id"] for d in decisions])
-        reviews = review_queue.for_decisions(conn, [d["decision_id"] for d in decisions])
+        ids = [d["decision_id"] for d in decisions]
+        sent, reviews, seen = (
+            outbox.for_decisions(conn, ids),
+            review_queue.for_decisions(conn, ids),
+            outcome_rows(conn, ids),
+        )
         for d in decisions:
             d["deliveries"] = sent.get(d["decision_id"], [])
             d["review"] = reviews.get(d["decision_id"])
+            d["outcome"] = seen.get(d["decision_id"])
         return {**stored_ticket(ticket), "received_at": ticket.received_at, "decisions": decisions}

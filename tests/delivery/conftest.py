@@ -90,6 +90,7 @@ def make_app(tmp_path: Path, trained) -> Iterator[Callable[..., Flask]]:  # type
 
     yield make
     for app in made:
+        app.extensions["router"].delivery.stop()
         app.extensions["router"].db.dispose()
 
 

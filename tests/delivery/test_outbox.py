@@ -16,7 +16,9 @@ from router.errors import ConfigError
 from router.testing.helpdesk_standins import CallbackReceiver, ZendeskStandin
 from router.testing.webhooks import generic_headers
 from tests.delivery.conftest import post_zendesk, writeback_env, zendesk_event
-from tests.delivery.test_writeback import _admin, _ticket, drain
+from tests.delivery.helpers import admin as _admin
+from tests.delivery.helpers import drain
+from tests.delivery.helpers import ticket as _ticket
 
 
 def test_a_newer_decision_supersedes_an_undelivered_older_one(make_app, zendesk: ZendeskStandin) -> None:

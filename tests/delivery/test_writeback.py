@@ -6,27 +6,10 @@ import time
 
 from router.testing.helpdesk_standins import FreshdeskStandin, ZendeskStandin
 from tests.delivery.conftest import post_freshdesk, post_zendesk, writeback_env, zendesk_event
-
-
-def drain(app, rounds: int = 20) -> None:  # type: ignore[no-untyped-def]
-    """Run the delivery worker until nothing is due (retries wait out their short test backoff)."""
-    worker = app.extensions["router"].delivery
-    for _ in range(rounds):
-        if not worker.run_once():
-            pending = (
-                app.extensions["router"]
-                .db.engine.connect()
-                .exec_driver_sql("SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending')")
-                .scalar()
-            )
-            if not pending:
-                return
-            time.sleep(0.15)
-
-
-def _ticket(zd: ZendeskStandin, subject: str, body: str, **kw) -> int:  # type: ignore[no-untyped-def]
-    requester = zd.add_user("Maria Lopez", "maria@example.com")
-    return zd.add_ticket(subject, body, requester_id=requester, **kw)
+from tests.delivery.helpers import admin as _admin
+from tests.delivery.helpers import drain
+from tests.delivery.helpers import ticket as _ticket
+from tests.delivery.helpers import viewer as _viewer
 
 
 def test_a_zendesk_event_is_routed_in_zendesk(make_app, zendesk: ZendeskStandin) -> None:
@@ -47,12 +30,6 @@ def test_a_zendesk_event_is_routed_in_zendesk(make_app, zendesk: ZendeskStandin)
     # the requester's e-mail was looked up (events carry only the id), so requester rules can work
     stored = client.get(f"/v1/tickets/zendesk/{tid}", headers=_viewer(app)).json
     assert stored["requester"]["email"] == "maria@example.com"
-
-
-def _viewer(app) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    from router.auth import create_token
-
-    return {"Authorization": f"Bearer {create_token(app.extensions['router'].db, 'viewer')}"}
 
 
 def test_a_redelivered_event_writes_nothing_twice(make_app, zendesk: ZendeskStandin) -> None:
@@ -91,12 +68,6 @@ def test_an_agent_change_between_decision_and_delivery_is_not_overwritten(make_a
     assert "Not reassigned" in zendesk.notes(tid)[0]["body"]
     rows = app.test_client().get("/v1/deliveries", headers=_admin(app)).json["items"]
     assert rows[0]["status"] == "delivered" and rows[0]["outcome"] == "agent_changed"
-
-
-def _admin(app) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    from router.auth import create_token
-
-    return {"Authorization": f"Bearer {create_token(app.extensions['router'].db, 'admin')}"}
 
 
 def test_a_customer_reply_never_reassigns_a_ticket_an_agent_moved(make_app, zendesk: ZendeskStandin) -> None:

@@ -1,0 +1,127 @@
+"""Outcomes (router.services.outcomes) from the helpdesk's events: what agents did with routed tickets, measured."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from router.services import outcomes
+from router.testing.helpdesk_standins import ZendeskStandin
+from tests.delivery.conftest import post_zendesk, writeback_env, zendesk_event
+from tests.delivery.helpers import drain
+from tests.delivery.helpers import ticket as _ticket
+from tests.delivery.helpers import viewer as _viewer
+
+STOLEN = ("Card stolen", "Someone stole my card yesterday, please block it")
+FX = ("Exchange rate", "What exchange rate will I get if I pay in euros with my card?")
+
+
+def _event(zd: ZendeskStandin, tid: int, kind: str, **event: Any) -> dict[str, Any]:
+    return zendesk_event(zd, tid, kind, **event)
+
+
+def _routed(app, zd: ZendeskStandin, text: tuple[str, str]) -> int:  # type: ignore[no-untyped-def]
+    tid = _ticket(zd, *text)
+    assert post_zendesk(app.test_client(), zendesk_event(zd, tid)).status_code == 201
+    drain(app)
+    return tid
+
+
+def _group(zd: ZendeskStandin, name: str) -> int:
+    return next(g for g, n in zd.groups.items() if n == name)
+
+
+def _solve(app, zd: ZendeskStandin, tid: int) -> None:  # type: ignore[no-untyped-def]
+    zd.agent_update(tid, status="solved")
+    resp = post_zendesk(app.test_client(), _event(zd, tid, "ticket.status_changed", current="SOLVED", previous="OPEN"))
+    assert resp.status_code == 202
+
+
+def _move(app, zd: ZendeskStandin, tid: int, group: str):  # type: ignore[no-untyped-def]
+    gid = _group(zd, group)
+    before = zd.tickets[tid]["group_id"]
+    zd.agent_update(tid, group_id=gid)
+    event = _event(zd, tid, "ticket.group_assignment_changed", current=str(gid), previous=str(before))
+    return post_zendesk(app.test_client(), event), event
+
+
+@pytest.fixture
+def app(make_app, zendesk: ZendeskStandin, database_url: str):  # type: ignore[no-untyped-def]
+    return make_app(writeback_env(zendesk), database_url)
+
+
+def test_a_ticket_moved_by_an_agent_counts_as_overridden_once(app, zendesk: ZendeskStandin) -> None:  # type: ignore[no-untyped-def]
+    tid = _routed(app, zendesk, STOLEN)
+    # Zendesk reports the router's own write-back too: it is not an agent's change
+    own = _event(zendesk, tid, "ticket.group_assignment_changed", current=str(zendesk.tickets[tid]["group_id"]))
+    assert post_zendesk(app.test_client(), own).status_code == 202
+    decision = app.test_client().get(f"/v1/tickets/zendesk/{tid}", headers=_viewer(app)).json["decisions"][0]
+    assert decision["outcome"]["overridden"] is False and decision["outcome"]["current_queue"] == "fraud"
+    resp, event = _move(app, zendesk, tid, "Cards")
+    assert resp.status_code == 202
+    for _ in range(3):  # Zendesk redelivers
+        assert post_zendesk(app.test_client(), event).json["duplicate"] is True
+    _solve(app, zendesk, tid)
+    outcome = app.test_client().get(f"/v1/tickets/zendesk/{tid}", headers=_viewer(app)).json["decisions"][0]["outcome"]
+    assert outcome["overridden"] is True and outcome["final_queue"] == "cards" and outcome["correct"] is False
+    assert outcome["first_change_s"] is not None and outcome["first_change_s"] >= 0
+    figures = outcomes.stats(app.extensions["router"])
+    assert figures["overall"]["solved"] == 1 and figures["overall"]["overridden"] == 1
+
+
+def test_the_accuracy_figures_match_a_hand_count(app, zendesk: ZendeskStandin) -> None:  # type: ignore[no-untyped-def]
+    # five routed tickets: three solved where the router put them, one moved then solved, one still open
+    left = [_routed(app, zendesk, STOLEN) for _ in range(2)] + [_routed(app, zendesk, FX)]
+    moved = _routed(app, zendesk, FX)
+    still_open = _routed(app, zendesk, STOLEN)
+    for tid in left:
+        _solve(app, zendesk, tid)
+    _move(app, zendesk, moved, "Fees")
+    _solve(app, zendesk, moved)
+    _move(app, zendesk, still_open, "General")
+    figures = outcomes.stats(app.extensions["router"])
+    overall = figures["overall"]
+    assert (overall["solved"], overall["correct"], overall["overridden"]) == (4, 3, 1)
+    assert overall["accuracy"] == 0.75
+    low, high = overall["ci95"]
+    assert 0.3 < low < 0.75 < high < 1.0  # Wilson interval of 3/4
+    assert 0.5 < overall["expected_accuracy"] <= 1.0
+    assert figures["open"] == {"tickets": 1, "overridden": 1}
+    by_queue = {q["queue"]: (q["solved"], q["correct"]) for q in figures["by_queue"]}
+    assert by_queue == {"fraud": (2, 2), "fx": (2, 1)}
+    assert [w["solved"] for w in figures["by_week"]] == [4]
+    served = app.test_client().get("/v1/monitoring/outcomes", headers=_viewer(app))
+    assert served.status_code == 200 and served.json["overall"]["accuracy"] == 0.75
+
+
+SMALL_RULES = """
+version: 1
+default: {queue: general, priority: normal}
+queues: {general: Everything else, fraud: Fraud, cards: Cards, refunds: Refunds}
+routes:
+  - {queue: fraud, priority: urgent, intents: [lost_or_stolen_card, compromised_card]}
+  - {queue: cards, priority: normal, intents: [card_arrival, card_not_working, activate_my_card]}
+  - {queue: refunds, priority: normal, intents: [request_refund]}
+"""
+
+
+def test_a_move_to_a_queue_one_intent_reaches_is_a_weak_intent_label(app, zendesk: ZendeskStandin) -> None:  # type: ignore[no-untyped-def]
+    from tests.delivery.helpers import admin
+
+    zendesk.add_group("Refunds")
+    client = app.test_client()
+    etag = client.get("/v1/rules", headers=admin(app)).headers["ETag"]
+    saved = client.put(
+        "/v1/rules", json={"content": SMALL_RULES, "reason": "a refunds desk"}, headers={**admin(app), "If-Match": etag}
+    )
+    assert saved.status_code == 200, saved.json
+    app.extensions["router"].rules.invalidate()
+    tid = _routed(app, zendesk, STOLEN)
+    _move(app, zendesk, tid, "Refunds")
+    outcome = client.get(f"/v1/tickets/zendesk/{tid}", headers=_viewer(app)).json["decisions"][0]["outcome"]
+    assert outcome["current_queue"] == "refunds" and outcome["intent_label"] == "request_refund"
+    other = _routed(app, zendesk, STOLEN)
+    _move(app, zendesk, other, "Cards")  # a queue three intents reach: a queue label, no intent label
+    outcome = client.get(f"/v1/tickets/zendesk/{other}", headers=_viewer(app)).json["decisions"][0]["outcome"]
+    assert outcome["current_queue"] == "cards" and outcome["intent_label"] is None
