@@ -3,8 +3,8 @@
 from . import (  # noqa: F401 - their tables join Base.metadata
     delivery,
     lifecycle,
-    outcomes,
     monitoring,
+    outcomes,
     review,
     thresholds,
     web_sessions,
