@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, String, case, cast, func, select
+from sqlalchemy import Integer, String, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..db import AuditEntry, Decision, ModelVersion
 from ..db.lifecycle import GateReport, ShadowResult
+from ..db.outcomes import Outcome
 from ..db.review import ReviewLabel
 from ..errors import NotFound
 from .lifecycle import slots_by_name
@@ -74,6 +75,18 @@ def decision_stats(
     if labels[0]:
         out["reviewed"] = int(labels[0])
         out["override_rate"] = round(int(labels[1] or 0) / int(labels[0]), 4)
+    # what agents did in the helpdesk: a ticket is judged once it was moved or solved
+    judged, moved = s.execute(
+        select(func.count(Outcome.decision_id), func.sum(cast(Outcome.overridden, Integer))).where(
+            Outcome.model_version == version,
+            Outcome.decision_id > since_id,
+            *([Outcome.decision_id <= until_id] if until_id is not None else []),
+            or_(Outcome.overridden.is_(True), Outcome.solved_at.is_not(None)),
+        )
+    ).one()
+    if judged:
+        out["agent_judged"] = int(judged)
+        out["agent_override_rate"] = round(int(moved or 0) / int(judged), 4)
     return out
 
 

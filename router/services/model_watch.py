@@ -54,6 +54,15 @@ def _breaches(new: dict[str, Any], base: dict[str, Any], settings: Any) -> list[
                 f"({base['override_rate']:.1%} → {new['override_rate']:.1%}); "
                 f"guardrail {settings.guard_override_points:g}"
             )
+    if min(new.get("agent_judged", 0), base.get("agent_judged", 0)) >= MIN_REVIEWED:
+        rise = 100 * (new["agent_override_rate"] - base["agent_override_rate"])
+        if rise > settings.guard_override_points:
+            found.append(
+                f"agents moved its tickets to another queue {rise:.1f} points more often "
+                f"({base['agent_override_rate']:.1%} of {base['agent_judged']} → "
+                f"{new['agent_override_rate']:.1%} of {new['agent_judged']}); "
+                f"guardrail {settings.guard_override_points:g}"
+            )
     return found
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from router.config import REPO_ROOT, load_settings
 from router.context import Context, build_context
-from router.db import ModelVersion, upgrade
+from router.db import Decision, ModelVersion, upgrade
 from router.db.lifecycle import ShadowResult
 from router.errors import Conflict, ValidationError
 from router.registry.runtime import canary_bucket
@@ -296,3 +296,50 @@ def test_a_failing_canary_never_fails_a_ticket_and_is_retired_for_its_errors(ctx
     assert model_info.describe(ctx, v["good"])["state"] == "retired"
     entry = model_info.audit_log(ctx)[0]
     assert entry["action"] == "model.auto_rollback" and entry["after"]["figures"]["version"]["errors"] > 40
+
+
+def _agents_judge(ctx: Context, version: str, moved_share: float) -> None:
+    """Outcomes for every decision of ``version``: solved, the given share moved by agents first."""
+    from router.db.outcomes import Outcome
+
+    with ctx.db.session() as s:
+        rows = s.execute(
+            select(Decision.id, Decision.ticket_id, Decision.queue, Decision.decided_at).where(
+                Decision.model_version == version
+            )
+        ).all()
+        for i, d in enumerate(rows):
+            moved = i < round(moved_share * len(rows))
+            s.add(
+                Outcome(
+                    decision_id=d.id,
+                    ticket_id=d.ticket_id,
+                    source="zendesk",
+                    model_version=version,
+                    intent="exchange_rate",
+                    queue=d.queue,
+                    decided_at=d.decided_at,
+                    overridden=moved,
+                    solved_at=d.decided_at,
+                    final_queue="other" if moved else d.queue,
+                    correct=not moved,
+                    events=2,
+                )
+            )
+
+
+def test_a_canary_agents_move_more_often_is_rolled_back_with_the_figures(ctx: Context, small) -> None:
+    v = small["versions"]
+    lifecycle.promote(ctx, v["good"], "canary", actor="ops", percent=20, reason="try a fifth")
+    _decisions(ctx, v["base"], 60, 0.95, low=False)
+    _decisions(ctx, v["good"], 60, 0.95, low=False)
+    _agents_judge(ctx, v["base"], 0.05)
+    _agents_judge(ctx, v["good"], 0.40)
+    breaches = model_watch.watch(ctx)
+    assert [b["slot"] for b in breaches] == ["canary"]
+    assert any("agents moved its tickets" in b for b in breaches[0]["breaches"]), breaches
+    assert model_info.describe(ctx, v["good"])["state"] == "retired"
+    entry = model_info.audit_log(ctx)[0]
+    assert entry["action"] == "model.auto_rollback"
+    assert entry["after"]["figures"]["version"]["agent_override_rate"] == 0.4
+    assert entry["after"]["figures"]["baseline"]["agent_override_rate"] == 0.05
