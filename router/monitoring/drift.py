@@ -1,9 +1,9 @@
 """The drift check: every detector on one window against one reference, combined into one answer.
 
-The overall answer is drift when any voting detector says so (the classifier-based input test is
-a second opinion: reported, not voting). Each detector runs at ``alpha / n_voting`` (Bonferroni
-across the detectors), so a window from the reference's own distribution raises a
-false alarm with probability at most ``alpha`` (``bench/drift_power.py`` measures it).
+A change is significant when any voting detector's p-value is below its level (the
+classifier-based input test is a second opinion: reported, not voting). Each detector runs at
+``alpha / n_voting`` (Bonferroni across the detectors), so a window from the reference's own
+distribution is significant with probability at most ``alpha`` (``bench/drift_power.py`` measures it).
 
 A held-out reference written at training time also carries ``label_prior`` (the training labels'
 intent shares, one value per class, not one per ticket).  With it, the prediction vote goes to
