@@ -37,6 +37,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(_float(env, name, default))
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name) or choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -46,6 +53,9 @@ class Settings:
     webhook_secrets: Mapping[str, str] = field(default_factory=dict)
     replay_window_s: int = 300
     max_body_bytes: int = 1024 * 1024
+    read_timeout_s: float = 10.0  # a request not received whole by then is answered 408
+    server_threads: int = 2  # request threads per `router serve` worker
+    server_worker: str = "buffered"  # or "gthread" (gunicorn's own: only behind a buffering proxy)
     target_precision: float = 0.97
     intent_precision_floor: float = 0.90
     rules_file: Path = REPO_ROOT / "rules" / "default.yaml"
@@ -120,6 +130,8 @@ class Settings:
     helpdesk_cache_s: float = 300.0
     alert_delivery_lag_s: float = 300.0
     delivery_lag_interval_s: float = 60.0
+    outcome_window: int = 500
+    outcome_min: int = 50
 
     def writeback_mode(self, source: str) -> str:
         """``off``, ``suggest`` or ``route`` for tickets that came from ``source``."""
@@ -178,6 +190,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_secrets=secrets,
         replay_window_s=_int(env, "ROUTER_REPLAY_WINDOW_S", 300),
         max_body_bytes=_int(env, "ROUTER_MAX_BODY_BYTES", 1024 * 1024),
+        read_timeout_s=max(0.1, _float(env, "ROUTER_READ_TIMEOUT_S", 10.0)),
+        server_threads=max(1, _int(env, "ROUTER_THREADS", 2)),
+        server_worker=_choice(env, "ROUTER_SERVER_WORKER", ("buffered", "gthread")),
         target_precision=_float(env, "ROUTER_TARGET_PRECISION", 0.97),
         intent_precision_floor=_float(env, "ROUTER_INTENT_PRECISION_FLOOR", 0.90),
         rules_file=Path(rules) if rules else REPO_ROOT / "rules" / "default.yaml",
@@ -311,6 +326,8 @@ def _writeback(env: Mapping[str, str]) -> dict[str, Any]:
         "helpdesk_cache_s": _float(env, "ROUTER_HELPDESK_CACHE_S", 300.0),
         "alert_delivery_lag_s": _float(env, "ROUTER_ALERT_DELIVERY_LAG_S", 300.0),
         "delivery_lag_interval_s": _float(env, "ROUTER_DELIVERY_LAG_INTERVAL_S", 60.0),
+        "outcome_window": max(1, _int(env, "ROUTER_OUTCOME_WINDOW", 500)),
+        "outcome_min": max(1, _int(env, "ROUTER_OUTCOME_MIN", 50)),
     }
     out["callback_url"] = check_base_url("ROUTER_CALLBACK_URL", out["callback_url"], production)
     needs = {

@@ -127,6 +127,43 @@ def accuracy(ctx: Any) -> dict[str, Any]:
     return est
 
 
+def outcome_accuracy(ctx: Any) -> dict[str, Any]:
+    """Measured routing accuracy of the active version's last ``ROUTER_OUTCOME_WINDOW`` solved tickets
+    (agents left them in the router's queue) against its held-out accuracy; alert on a drop."""
+    from ..registry.versions import active_version
+    from ..services.outcomes import _figures, solved_rows
+
+    version = active_version(ctx.db)
+    if version is None:
+        return {"skipped": "no active model"}
+    st = ctx.settings
+    rows = solved_rows(ctx, last=st.outcome_window, version=version)
+    held = calibration.expected_accuracy(ctx, version, 1)["held_out_accuracy"]
+    out = {"model_version": version, **_figures(rows), "held_out_accuracy": held, "window": st.outcome_window}
+    if held is None or len(rows) < st.outcome_min:
+        return {**out, "skipped": f"{len(rows)} solved tickets with an outcome; {st.outcome_min} needed"}
+    drop = held - out["accuracy"]
+    out["drop"] = round(drop, 4)
+    key = f"outcomes:{version}"
+    if drop > st.alert_accuracy_drop:
+        low, high = out["ci95"]
+        if alerts.fire(
+            ctx,
+            key,
+            "warning",
+            f"Agents disagree with model {version} more than its held-out figures promised",
+            f"of the last {len(rows)} solved tickets, {out['correct']} were solved in the router's queue: "
+            f"measured routing accuracy {out['accuracy']:.3f} (95 % {low:.3f}-{high:.3f}) against held-out "
+            f"{held:.3f} (drop {drop:.3f} > {st.alert_accuracy_drop:g}); expected from confidences "
+            f"{out['expected_accuracy']:.3f}. See GET /v1/monitoring/outcomes.",
+            out,
+        ):
+            metrics.ALERTS_SENT.labels(severity="warning").inc()
+    else:
+        alerts.clear(ctx, key, f"measured routing accuracy {out['accuracy']:.3f} against held-out {held:.3f}", out)
+    return out
+
+
 def review_backlog(ctx: Any) -> dict[str, Any]:
     """Open review items and the oldest wait; alert when either passes its limit."""
     figures = review_stats(ctx)

@@ -37,6 +37,12 @@ JOBS: tuple[JobSpec, ...] = (
         "review-queue backlog and oldest wait; alert past the limits",
     ),
     JobSpec(
+        "monitoring.outcomes",
+        checks.outcome_accuracy,
+        "calibration_interval_s",
+        "measured routing accuracy of recent solved tickets against held-out accuracy; alert on a drop",
+    ),
+    JobSpec(
         "delivery.lag",
         checks.delivery_lag,
         "delivery_lag_interval_s",

@@ -125,3 +125,24 @@ def test_a_move_to_a_queue_one_intent_reaches_is_a_weak_intent_label(app, zendes
     _move(app, zendesk, other, "Cards")  # a queue three intents reach: a queue label, no intent label
     outcome = client.get(f"/v1/tickets/zendesk/{other}", headers=_viewer(app)).json["decisions"][0]["outcome"]
     assert outcome["current_queue"] == "cards" and outcome["intent_label"] is None
+
+
+def test_measured_accuracy_below_held_out_raises_an_alert(make_app, zendesk: ZendeskStandin) -> None:  # type: ignore[no-untyped-def]
+    from router.monitoring import checks
+
+    app = make_app(writeback_env(zendesk, ROUTER_OUTCOME_MIN="4"))
+    ctx = app.extensions["router"]
+    tickets = [_routed(app, zendesk, STOLEN) for _ in range(4)]
+    assert checks.outcome_accuracy(ctx)["skipped"].startswith("0 solved")
+    for tid in tickets[:3]:
+        _move(app, zendesk, tid, "General")
+    for tid in tickets:
+        _solve(app, zendesk, tid)
+    out = checks.outcome_accuracy(ctx)
+    assert out["solved"] == 4 and out["accuracy"] == 0.25 and out["drop"] > 0.5
+    [alert] = [
+        a
+        for a in app.test_client().get("/v1/monitoring/alerts", headers=_viewer(app)).json
+        if a["key"].startswith("outcomes:")
+    ]
+    assert alert["active"] and "1 were solved in the router's queue" in alert["message"]

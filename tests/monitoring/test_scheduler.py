@@ -81,7 +81,14 @@ def test_the_scheduler_declares_every_job_with_safe_defaults(tmp_path: Path, tra
         assert (
             set(jobs)
             == {s.id for s in JOBS}
-            == {"monitoring.drift", "monitoring.calibration", "monitoring.review_backlog", "delivery.lag", "models.watch"}
+            == {
+                "monitoring.drift",
+                "monitoring.calibration",
+                "monitoring.review_backlog",
+                "monitoring.outcomes",
+                "delivery.lag",
+                "models.watch",
+            }
         )
         for job in jobs.values():
             assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time >= 60
