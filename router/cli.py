@@ -96,14 +96,27 @@ def serve(host: str, port: int, workers: int) -> None:
 @click.option("--activate", is_flag=True, help="Make the new version active.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when a model is already active.")
 @click.option("--from-feedback", is_flag=True, help="Add reviewed labels (never held out); report conflicts.")
+@click.option(
+    "--with-outcomes", is_flag=True, help="With --from-feedback: also add agents' intent labels (never held out)."
+)
 @handles_errors
 def train(
-    data_path: Path | None, text_column: str, label_column: str, activate: bool, if_empty: bool, from_feedback: bool
+    data_path: Path | None,
+    text_column: str,
+    label_column: str,
+    activate: bool,
+    if_empty: bool,
+    from_feedback: bool,
+    with_outcomes: bool,
 ) -> None:
     """Validate training data, fit a model and register it as a new version."""
     from .registry.versions import active_version
     from .review.feedback import collect
+    from .services.outcomes import outcome_labels
     from .services.training import train as train_service
+
+    if with_outcomes and not from_feedback:
+        raise click.UsageError("--with-outcomes adds to --from-feedback: pass both")
 
     ctx = _context()
     if if_empty and active_version(ctx.db):
@@ -117,6 +130,7 @@ def train(
         activate=activate,
         progress=_progress,
         feedback=collect(ctx) if from_feedback else None,
+        outcomes=outcome_labels(ctx) if with_outcomes else None,
     )
     _emit(result)
 

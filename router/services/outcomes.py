@@ -26,6 +26,7 @@ from ..db.delivery import Delivery
 from ..db.outcomes import Outcome
 from ..helpdesks.base import DeliveryFailed, Inbound, group_key, resolve_group
 from ..helpdesks.freshdesk import PRIORITY_OUT
+from ..review.feedback import FeedbackSet
 
 SOLVED = frozenset({"solved", "closed", "resolved", "4", "5"})
 _O = cast(Table, Outcome.__table__)
@@ -277,3 +278,17 @@ def for_decisions(conn: Connection, decision_ids: list[int]) -> dict[int, dict[s
         "events",
     )
     return {r["decision_id"]: {k: r[k] for k in keep} for r in rows}
+
+
+def outcome_labels(ctx: Context) -> FeedbackSet:
+    """Agents' intent labels (a move to a queue one intent reaches), as training feedback."""
+    from ..review.feedback import FeedbackLabel
+
+    with ctx.db.engine.connect() as conn:
+        rows = conn.execute(
+            select(_O.c.intent_label, _T.c.text, _T.c.source, _T.c.external_id)
+            .join(_T, _T.c.id == _O.c.ticket_id)
+            .where(_O.c.intent_label.is_not(None))
+            .order_by(_O.c.decision_id)
+        ).all()
+    return FeedbackSet([FeedbackLabel(r.text, r.intent_label, "agent", f"{r.source}/{r.external_id}") for r in rows])

@@ -37,6 +37,7 @@ def train(
     actor: str = "cli",
     progress: Progress | None = None,
     feedback: FeedbackSet | None = None,
+    outcomes: FeedbackSet | None = None,
 ) -> dict[str, Any]:
     """Validate the data, fit, register a new version (and make it active when asked).
 
@@ -55,6 +56,23 @@ def train(
         say(f"feedback: {merged.summary['rows']} reviewed rows added, {merged.summary['left_out']} labels left out")
         for conflict in merged.conflicts:
             say(f"feedback conflict: {describe(conflict)}")
+    from_agents = None
+    if outcomes is not None:
+        # agents' labels never override a reviewer's: texts reviewers labelled are dropped first
+        reviewed = {normalize_text(lab.text).casefold() for lab in (feedback.labels if feedback else [])}
+        kept = FeedbackSet([lab for lab in outcomes.labels if normalize_text(lab.text).casefold() not in reviewed])
+        from_agents = merge(kept, texts, labels)
+        from_agents.summary["source"] = "agent"
+        from_agents.summary["skipped_reviewed"] = len(outcomes.labels) - len(kept.labels)
+        texts, labels = from_agents.split_texts, from_agents.split_labels
+        before = train_only or ([], [])
+        train_only = (before[0] + from_agents.train_only_texts, before[1] + from_agents.train_only_labels)
+        say(
+            f"outcomes: {from_agents.summary['rows']} agent-labelled rows added, "
+            f"{from_agents.summary['left_out']} left out, {from_agents.summary['skipped_reviewed']} reviewed"
+        )
+        for conflict in from_agents.conflicts:
+            say(f"outcome conflict: {describe(conflict)}")
     say(f"{data.n_rows} rows, {len(data.label_counts)} intents; training")
     result = train_model(
         texts,
@@ -68,6 +86,8 @@ def train(
     identity = data.fingerprint
     if merged is not None:
         identity = hashlib.sha256(f"{data.fingerprint}:{merged.summary['fingerprint']}".encode()).hexdigest()
+    if from_agents is not None:
+        identity = hashlib.sha256(f"{identity}:{from_agents.summary['fingerprint']}".encode()).hexdigest()
     version = new_version_id(identity)
     card = {
         "created_at": datetime.now(UTC).isoformat(),
@@ -92,6 +112,8 @@ def train(
     }
     if merged is not None:
         card["feedback"] = merged.summary
+    if from_agents is not None:
+        card["outcomes"] = from_agents.summary
     say(f"saving model version {version}")
     card = ctx.store.save(
         version, result.model, card, holdout=(result.holdout_texts, result.holdout_labels), reference=result.reference
@@ -108,6 +130,9 @@ def train(
     if merged is not None:
         summary = {k: merged.summary[k] for k in ("fingerprint", "rows", "left_out", "conflict_count")}
         out["feedback"] = {**summary, "conflicts": merged.conflicts}
+    if from_agents is not None:
+        summary = {k: from_agents.summary[k] for k in ("fingerprint", "rows", "left_out", "conflict_count")}
+        out["outcomes"] = {**summary, "conflicts": from_agents.conflicts}
     return out
 
 

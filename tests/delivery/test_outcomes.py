@@ -146,3 +146,78 @@ def test_measured_accuracy_below_held_out_raises_an_alert(make_app, zendesk: Zen
         if a["key"].startswith("outcomes:")
     ]
     assert alert["active"] and "1 were solved in the router's queue" in alert["message"]
+
+
+def test_agents_labels_reach_training_with_their_own_fingerprint(tmp_path, trained) -> None:  # type: ignore[no-untyped-def]
+    import csv
+    import json
+
+    from click.testing import CliRunner
+
+    from router.cli import main
+    from router.db import Decision
+    from router.db.outcomes import Outcome
+    from router.ml.normalize import normalize_text
+    from tests.conftest import make_env, prepare_home
+    from tests.review.helpers import add_decision
+    from tests.review.test_feedback import resolve_as, subset
+
+    home = tmp_path / "home"
+    ctx = prepare_home(home, trained)
+    rows = subset(6, 40)
+    intents = sorted({r["category"] for r in rows})
+    data = tmp_path / "small.csv"
+    with data.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["text", "category"])
+        writer.writeheader()
+        writer.writerows(rows)
+    moved = "the agent put this one in the right place after all"
+    torn = "two agents filed this same text in two places"
+    reviewed = "a reviewer looked at this one too"
+
+    def agent_label(external_id: str, text: str, intent: str) -> None:
+        add_decision(ctx, external_id, text=text, intent=intents[5], reasons=(), source="zendesk")
+        with ctx.db.session() as s:
+            d = s.query(Decision).order_by(Decision.id.desc()).first()
+            s.add(
+                Outcome(
+                    decision_id=d.id,
+                    ticket_id=d.ticket_id,
+                    source="zendesk",
+                    model_version="v",
+                    intent=d.intent,
+                    queue=d.queue,
+                    decided_at=d.decided_at,
+                    overridden=True,
+                    current_queue="q",
+                    intent_label=intent,
+                    events=1,
+                )
+            )
+
+    agent_label("1", moved, intents[0])
+    agent_label("2", torn, intents[1])
+    agent_label("3", torn, intents[2])
+    agent_label("4", reviewed, intents[3])
+    resolve_as(ctx, add_decision(ctx, "r-1", text=reviewed, intent=intents[5]), "ann", intents[4])
+    ctx.db.dispose()
+
+    result = CliRunner().invoke(
+        main,
+        ["train", "--from-feedback", "--with-outcomes", "--data", str(data)],
+        env=make_env(home),
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "outcome conflict" in result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["outcomes"]["rows"] == 1 and out["outcomes"]["conflict_count"] == 1
+    card = json.loads((home / "models" / out["version"] / "card.json").read_text())
+    assert card["outcomes"]["fingerprint"] == out["outcomes"]["fingerprint"] != card["feedback"]["fingerprint"]
+    assert card["outcomes"]["source"] == "agent" and card["outcomes"]["skipped_reviewed"] == 1
+    assert card["outcomes"]["label_counts"] == {intents[0]: 1}
+    assert card["feedback"]["label_counts"] == {intents[4]: 1}  # the reviewer's label, not the agent's
+    with (home / "models" / out["version"] / "holdout.csv").open() as fh:
+        held_out = {r["text"].casefold() for r in csv.DictReader(fh)}
+    assert normalize_text(moved).casefold() not in held_out
+    assert CliRunner().invoke(main, ["train", "--with-outcomes"], env=make_env(home)).exit_code != 0
