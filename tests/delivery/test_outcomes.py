@@ -221,3 +221,35 @@ def test_agents_labels_reach_training_with_their_own_fingerprint(tmp_path, train
         held_out = {r["text"].casefold() for r in csv.DictReader(fh)}
     assert normalize_text(moved).casefold() not in held_out
     assert CliRunner().invoke(main, ["train", "--with-outcomes"], env=make_env(home)).exit_code != 0
+
+
+def test_freshdesk_updates_become_outcomes(make_app, zendesk: ZendeskStandin, freshdesk) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from router.config import REPO_ROOT
+    from tests.delivery.conftest import post_freshdesk
+
+    app = make_app(writeback_env(zendesk, freshdesk))
+    client = app.test_client()
+    tid = freshdesk.add_ticket("Transfer missing", "My transfer to my brother has not arrived after three days")
+    intake = {
+        "freshdesk_webhook": {
+            "ticket_id": str(tid),
+            "ticket_subject": "Transfer missing",
+            "ticket_description": "My transfer to my brother has not arrived after three days",
+            "ticket_priority": "Low",
+            "ticket_group_name": "",
+        }
+    }
+    assert post_freshdesk(client, intake).status_code == 201
+    drain(app)
+    assert freshdesk.groups[freshdesk.tickets[tid]["group_id"]] == "Transfers"
+    update = json.loads((REPO_ROOT / "fixtures" / "webhooks" / "freshdesk_ticket_updated_rendered.json").read_text())
+    update["ticket"].update(id=str(tid), group="Transfers", status="Open")  # the router's own write-back
+    assert post_freshdesk(client, update).status_code == 202
+    update["ticket"].update(group="Card-Payments", status="Resolved")  # an agent moved and solved it
+    resp = post_freshdesk(client, update)
+    assert resp.status_code == 202 and post_freshdesk(client, update).json["duplicate"] is True
+    outcome = client.get(f"/v1/tickets/freshdesk/{tid}", headers=_viewer(app)).json["decisions"][0]["outcome"]
+    assert outcome["overridden"] is True and outcome["final_queue"] == "card_payments" and outcome["correct"] is False
+    assert outcome["priority_changed"] is False  # "Medium" is the router's "normal"
