@@ -19,6 +19,7 @@ from flask import Blueprint, render_template, request
 from ..monitoring import alerts as alert_states
 from ..monitoring import calibration, explain, service
 from ..monitoring import summary as figures
+from ..services.outcomes import stats as outcome_stats
 from . import _charts, _errors, _session
 
 bp = _errors.attach(Blueprint("web_monitoring", __name__, url_prefix="/admin"))
@@ -89,9 +90,12 @@ def index() -> str:
         charts["pvalues"] = _charts.pvalues(checks, "Drift p-values per check, thresholds dashed")
         charts["detector_colours"] = _charts.colours(_charts.detector_names(checks))
     routing = _routing_estimate(checks)
+    measured, measured_note = _call(outcome_stats)
     return render_template(
         "admin/monitoring.html",
         routing=routing,
+        measured=measured,
+        measured_note=measured_note,
         effect_text=explain.effect_text,
         days=days,
         summary=summary,

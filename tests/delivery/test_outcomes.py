@@ -253,3 +253,23 @@ def test_freshdesk_updates_become_outcomes(make_app, zendesk: ZendeskStandin, fr
     outcome = client.get(f"/v1/tickets/freshdesk/{tid}", headers=_viewer(app)).json["decisions"][0]["outcome"]
     assert outcome["overridden"] is True and outcome["final_queue"] == "card_payments" and outcome["correct"] is False
     assert outcome["priority_changed"] is False  # "Medium" is the router's "normal"
+
+
+def test_the_monitoring_and_ticket_pages_show_what_agents_did(app, zendesk: ZendeskStandin) -> None:  # type: ignore[no-untyped-def]
+    from router.auth import create_token
+    from tests.web.conftest import csrf_of
+
+    tid = _routed(app, zendesk, STOLEN)
+    _move(app, zendesk, tid, "Cards")
+    _solve(app, zendesk, tid)
+    kept = _routed(app, zendesk, STOLEN)
+    _solve(app, zendesk, kept)
+    client = app.test_client()
+    page = client.get("/admin/sign-in")
+    token = create_token(app.extensions["router"].db, "viewer", "vic")
+    client.post("/admin/sign-in", data={"token": token, "csrf_token": csrf_of(page.text), "next": "/admin/"})
+    monitoring = client.get("/admin/monitoring").text
+    assert 'id="measured-accuracy">50.0 %' in monitoring and "2 solved tickets, 1 moved by agents" in monitoring
+    ticket = client.get(f"/admin/tickets/zendesk/{tid}").text
+    assert "moved by an agent" in ticket and "not the router&#39;s queue" in ticket
+    assert "the router was right" in client.get(f"/admin/tickets/zendesk/{kept}").text
