@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 
 from router.monitoring import checks, effects, explain, service, surge
 from router.monitoring.drift import DriftSuite
@@ -210,3 +211,19 @@ def test_the_page_leads_with_the_cost_to_routing(client, ctx, signed_in) -> None
     assert page.index('id="routing-estimate"') < page.index('id="alerts"') < page.index('id="drift"')
     assert 'id="expected-accuracy"' in page and 'id="expected-review-load"' in page
     assert "against" in page and 'id="drift-severity"' in page
+
+
+def test_each_backend_measures_the_same_effects() -> None:
+    from router.monitoring.detectors import ClassifierInputDrift, InputDrift
+
+    rng = np.random.default_rng(7)
+    ref = rng.normal(size=(400, 6)).astype(np.float32)
+    win = rng.normal(size=(300, 6)).astype(np.float32)
+    win[:, :2] += 0.5  # two of six components moved
+    for cls in (InputDrift, ClassifierInputDrift):
+        a = cls(ref, p_val=0.01, backend="alibi").predict(win)["data"]
+        s = cls(ref, p_val=0.01, backend="scipy").predict(win)["data"]
+        if cls is InputDrift:
+            assert a["components_moved"] == s["components_moved"] == {"count": 2, "of": 6, "share": 0.3333}
+        else:
+            assert a["auc"] == pytest.approx(s["auc"], abs=0.02) and s["auc"] > 0.6
