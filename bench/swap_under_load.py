@@ -42,7 +42,7 @@ def client(port: int, token: str, seconds: float, queue: mp.Queue) -> None:  # t
             start = time.time()
             try:
                 resp = http.post(
-                    f"http://127.0.0.1:{port}/v1/tickets",
+                    f"http://127.0.0.1:{port}/v1/tickets?explain=full",  # the answer names the model
                     timeout=30,
                     json={"id": f"{prefix}-{i}", "body": "My card has not arrived yet"},
                     headers={"Authorization": f"Bearer {token}"},

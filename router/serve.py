@@ -127,6 +127,19 @@ def _metrics_mode_unset() -> bool:
     return values is None or values.ValueClass is not values.MutexValue
 
 
+def _worker_class(settings: Settings) -> Any:
+    """Workers that receive each request whole before a thread runs it (see ``router._worker``).
+
+    ``ROUTER_SERVER_WORKER=gthread`` gives gunicorn's own threaded worker instead, whose threads
+    wait for slow clients: only for a deployment behind a proxy that buffers requests.
+    """
+    if settings.server_worker == "gthread":
+        return "gthread"
+    from ._worker import worker_class
+
+    return worker_class(settings.read_timeout_s, settings.max_body_bytes)
+
+
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
     gunicorn.util.write_error = _write_json_error  # workers are forked from this process and keep it
     root = settings.home / "prometheus"
@@ -155,8 +168,8 @@ def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
         {
             "bind": f"{host}:{port}",
             "workers": max(1, workers),
-            "worker_class": "gthread",
-            "threads": 4,
+            "worker_class": _worker_class(settings),
+            "threads": settings.server_threads,
             "timeout": 60,
             "graceful_timeout": 20,
             "keepalive": 5,

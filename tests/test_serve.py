@@ -118,7 +118,10 @@ def test_a_saved_rule_set_reaches_every_worker_within_two_seconds(served) -> Non
         versions = set()
         for i in range(20):  # several connections, so both workers answer
             resp = requests.post(
-                f"{base}/v1/tickets", json={"id": f"hot-{i}", "body": "How do I top up?"}, headers=auth, timeout=10
+                f"{base}/v1/tickets?explain=full",
+                json={"id": f"hot-{i}", "body": "How do I top up?"},
+                headers=auth,
+                timeout=10,
             )
             assert resp.status_code == 201
             versions.add(resp.json()["ruleset_version"])
@@ -152,7 +155,7 @@ def test_activate_and_roll_back_under_load_without_a_failed_request(served, trai
             i = 0
             while not stop.is_set():
                 resp = http.post(
-                    f"{base}/v1/tickets",
+                    f"{base}/v1/tickets?explain=full",
                     json={"id": f"load-{i}", "body": "Where is my new card?"},
                     headers=auth,
                     timeout=30,

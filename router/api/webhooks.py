@@ -12,10 +12,18 @@ from marshmallow import ValidationError as SchemaError
 
 from ..errors import AuthError, NotFound, ValidationError
 from ..schemas.tickets import DecisionOut, TicketIn
+from ..schemas.webhooks import DecisionAckOut
 from ..services import events, intake
 from ._common import ctx, json_body_bytes, parse_json
 
 _TICKET_IN = TicketIn()
+_FULL = DecisionOut()
+ACK_FIELDS = tuple(DecisionAckOut._declared_fields)
+FULL_DECISION_DOC = (
+    "The answer is a compact acknowledgement (decision_id, ticket_id, source, revision, intent, queue, "
+    "needs_review): helpdesks ignore it, routing reaches them by write-back. Send `Prefer: return=representation` "
+    "or `?explain=full` for the whole explained decision (as `GET /v1/tickets/<source>/<id>` shows it)."
+)
 blp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks", description="Helpdesk webhooks")
 
 
@@ -53,7 +61,7 @@ def receive(source: str, verified: bool = False) -> tuple[dict[str, Any], int] |
         result = events.decide_comment(context, source, inbound, _load)
         if result is None:
             return _json({**events.event_answer(inbound, True), "decided": False}, 202)
-        return result.decision, 201 if result.created else 200
+        return _decided(result.decision, result.created)
     data = dict(inbound.ticket or {})
     events.enrich_requester(context, source, data, inbound.requester_id)
     loaded = _load(data)
@@ -62,7 +70,25 @@ def receive(source: str, verified: bool = False) -> tuple[dict[str, Any], int] |
         if inbound.event_id
         else intake.submit(context, source, loaded)
     )
-    return result.decision, 201 if result.created else 200
+    return _decided(result.decision, result.created)
+
+
+def wants_full() -> bool:
+    """The caller asked for the whole decision (RFC 7240 ``Prefer: return=representation``, or the query)."""
+    if request.args.get("explain") == "full":
+        return True
+    prefer = request.headers.get("Prefer", "")
+    return "return=representation" in prefer.replace(" ", "").lower()
+
+
+def _decided(decision: dict[str, Any], created: bool) -> tuple[dict[str, Any], int] | Response:
+    """The acknowledgement (dumped by the view's schema), or the full decision when asked for."""
+    status = 201 if created else 200
+    if not wants_full():
+        return {k: decision[k] for k in ACK_FIELDS}, status
+    response = _json(_FULL.dump(decision), status)
+    response.headers["Preference-Applied"] = "return=representation"
+    return response
 
 
 def _json(body: dict[str, Any], status: int) -> Response:
@@ -76,10 +102,10 @@ class Webhook(MethodView):
     @blp.doc(
         requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
         description="Sources: `zendesk` (Zendesk's signature headers), `freshdesk` (`X-Router-Token` or the "
-        "generic signature) and `generic` (`X-Router-Signature`, `X-Router-Timestamp`).",
+        "generic signature) and `generic` (`X-Router-Signature`, `X-Router-Timestamp`). " + FULL_DECISION_DOC,
     )
-    @blp.response(201, DecisionOut, description="decided and stored")
-    @blp.alt_response(200, schema=DecisionOut, description="a retry: the stored decision")
+    @blp.response(201, DecisionAckOut, description="decided and stored")
+    @blp.alt_response(200, schema=DecisionAckOut, description="a retry: the stored decision")
     @blp.alt_response(202, description="an event recorded, not decided (`{recorded, event_id, ticket_id}`)")
     def post(self, source: str) -> tuple[dict[str, Any], int] | Response:
         """Decide a ticket sent by a helpdesk's webhook."""

@@ -32,7 +32,7 @@ def bob(ctx) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def test_an_unsure_ticket_is_queued_claimed_and_resolved(client, token, ann, bob) -> None:
-    decided = post(client, "/v1/tickets", token("ingest"), UNSURE)
+    decided = post(client, "/v1/tickets?explain=full", token("ingest"), UNSURE)
     assert decided.status_code == 201 and decided.json["needs_review"]
     queue = client.get("/v1/review", headers=ann)
     assert queue.status_code == 200 and queue.json["total"] == 1
@@ -67,7 +67,8 @@ def test_an_unsure_ticket_is_queued_claimed_and_resolved(client, token, ann, bob
 def test_a_rule_review_reason_is_queued_escalated_first(client, token, ann) -> None:
     post(client, "/v1/tickets", token("ingest"), UNSURE)
     fraud = {"id": "F-1", "body": "There is a payment on my card that I did not make"}
-    assert post(client, "/v1/tickets", token("ingest"), fraud).json["review_reasons"] == ["high_stakes"]
+    full = {**token("ingest"), "Prefer": "return=representation"}
+    assert post(client, "/v1/tickets", full, fraud).json["review_reasons"] == ["high_stakes"]
     items = client.get("/v1/review", headers=ann).json["items"]
     assert [i["ticket"]["id"] for i in items] == ["F-1", "U-1"]
     assert items[0]["escalated"] and items[0]["priority"] == "urgent"

@@ -52,7 +52,7 @@ def test_save_needs_if_match_and_the_current_etag(client, token, ctx) -> None:
     assert current(client, token)[1] == saved.headers["ETag"]
     # the decision path uses it at once in this worker
     resp = client.post(
-        "/v1/tickets",
+        "/v1/tickets?explain=full",
         json={"id": "g1", "body": "What exchange rate do you use?", "metadata": {"plan": "gold"}},
         headers=token("ingest"),
     )

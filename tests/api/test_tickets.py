@@ -23,9 +23,24 @@ def counts(ctx: Any) -> tuple[int, int]:
         return s.scalar(select(func.count(Ticket.id))), s.scalar(select(func.count(Decision.id)))
 
 
-def test_a_ticket_gets_an_explained_decision(client, token) -> None:
+def test_a_ticket_is_acknowledged_in_brief_by_default(client, token) -> None:
     resp = post(client, STOLEN, token("ingest"))
     assert resp.status_code == 201, resp.json
+    assert set(resp.json) == {"decision_id", "ticket_id", "source", "revision", "intent", "queue", "needs_review"}
+    assert resp.json["ticket_id"] == "T-1" and resp.json["queue"] == "fraud"
+    assert "Preference-Applied" not in resp.headers
+    shown = client.get("/v1/tickets/generic/T-1", headers=token("viewer")).json["decisions"][0]
+    assert {k: shown[k] for k in resp.json} == resp.json  # the stored decision is the whole one
+
+
+@pytest.mark.parametrize(
+    ("query", "prefer"), [("", "return=representation"), ("?explain=full", None)], ids=["prefer-header", "query"]
+)
+def test_a_ticket_gets_an_explained_decision_when_asked(client, token, query, prefer) -> None:
+    headers = {"Content-Type": "application/json", **token("ingest"), **({"Prefer": prefer} if prefer else {})}
+    resp = client.post("/v1/tickets" + query, data=body_bytes(STOLEN), headers=headers)
+    assert resp.status_code == 201, resp.json
+    assert resp.headers["Preference-Applied"] == "return=representation"
     d = resp.json
     assert d["ticket_id"] == "T-1"
     assert d["intent"] in {"lost_or_stolen_card", "compromised_card"}

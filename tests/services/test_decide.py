@@ -41,7 +41,7 @@ def service(tmp_path: Path, trained) -> Any:  # type: ignore[no-untyped-def]
     headers = {"Authorization": f"Bearer {create_token(ctx.db, 'ingest')}", "Content-Type": "application/json"}
     answered = []
     for i, text in enumerate(TEXTS, start=1):
-        resp = client.post("/v1/tickets", data=body_bytes({"id": str(i), "body": text}), headers=headers)
+        resp = client.post("/v1/tickets?explain=full", data=body_bytes({"id": str(i), "body": text}), headers=headers)
         assert resp.status_code == 201, resp.json
         answered.append(resp.json)
     yield make_env(home, **env_extra), answered
