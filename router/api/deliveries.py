@@ -7,13 +7,14 @@ from typing import Any
 from flask.views import MethodView
 from marshmallow import RAISE
 
+from ..db.delivery import ID_MAX
 from ..delivery import outbox
 from ..schemas.deliveries import DeliveryArgs, DeliveryOut, DeliveryPageOut, RetryIn, RetryOut
 from ._common import Blueprint, ctx, requires
 
 blp = Blueprint("deliveries", __name__, url_prefix="/v1/deliveries", description="Write-back to the helpdesks")
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
-DELIVERY = "<int(max=4611686018427387904):delivery_id>"
+DELIVERY = f"<int(max={ID_MAX}):delivery_id>"  # a larger id names no delivery: 404
 
 
 @blp.route("")

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .models import Base, UTCDateTime, utcnow
 
+ID_MAX = 2**31 - 1  # deliveries.id is a 32-bit INTEGER; a larger id names no delivery and never reaches the database
+
 
 class Delivery(Base):
     """A decision to write back; status pending, sending, delivered, skipped, superseded or dead."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from ..db.delivery import ID_MAX
 from ..delivery.outbox import STATUSES
 
 MAX_PAGE = 1_000_000
@@ -54,8 +55,11 @@ class RetryIn(Schema):
     class Meta:
         unknown = RAISE
 
-    ids = fields.List(fields.Integer(validate=validate.Range(min=1, max=2**62)), load_default=None,
-                      metadata={"description": "dead letters to retry; all of them when absent"})
+    ids = fields.List(
+        fields.Integer(validate=validate.Range(min=1, max=ID_MAX)),
+        load_default=None,
+        metadata={"description": "dead letters to retry; all of them when absent"},
+    )
 
 
 class RetryOut(Schema):

@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from ..db.delivery import ID_MAX
 from ..delivery import outbox
-from ..errors import RouterError
+from ..errors import NotFound, RouterError
 from . import _errors, _session
 
 bp = _errors.attach(Blueprint("web_deliveries", __name__, url_prefix="/admin"))
@@ -39,6 +40,8 @@ def retry() -> Any:
     raw = request.form.get("id", "").strip()
     try:
         ids = None if raw == "all" else [int(raw)]
+        if ids and not 1 <= ids[0] <= ID_MAX:
+            raise NotFound(f"no delivery {ids[0]}")
         done = outbox.retry(_session.ctx().db, ids)
     except ValueError:
         flash("Not retried: name a delivery by its number.", "error")

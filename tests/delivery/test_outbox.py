@@ -175,3 +175,13 @@ def test_credentials_never_reach_logs_errors_or_the_database(make_app, zendesk: 
     assert zendesk.api_token not in repr(app.extensions["router"].settings)
     dump = app.test_client().get("/v1/deliveries", headers=_admin(app)).get_data(as_text=True)
     assert zendesk.api_token not in dump and "401" in dump
+
+
+def test_an_id_beyond_the_id_column_names_no_delivery(make_app, zendesk: ZendeskStandin, database_url: str) -> None:
+    app = make_app(writeback_env(zendesk), database_url)
+    client, headers = app.test_client(), _admin(app)
+    too_large = 2**31  # deliveries.id is 32 bits: PostgreSQL refused the query with a 500
+    assert client.get(f"/v1/deliveries/{too_large}", headers=headers).status_code == 404
+    assert client.post(f"/v1/deliveries/{too_large}/retry", headers=headers).status_code == 404
+    answer = client.post("/v1/deliveries/retry", json={"ids": [too_large]}, headers=headers)
+    assert answer.status_code == 422 and "ids" in answer.json["errors"]

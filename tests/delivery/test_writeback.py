@@ -318,3 +318,5 @@ def test_the_deliveries_page_lists_dead_letters_and_retries_them(make_app, zende
     drain(app)
     assert len(zendesk.notes(tid)) == 1
     assert "No dead deliveries" in client.get("/admin/deliveries").text
+    beyond = client.post("/admin/deliveries/retry", data={"id": str(2**31), "csrf_token": csrf_of(listed.text)})
+    assert beyond.status_code == 302 and f"no delivery {2**31}" in client.get("/admin/deliveries").text
