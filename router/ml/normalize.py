@@ -56,6 +56,14 @@ _SIGNATURE_STARTS = [
     re.compile(r"^\s*(best|kind|warm)?\s*(regards|wishes|thanks|cheers|sincerely|thank you)\s*,?\s*$", re.IGNORECASE),
 ]
 _WS = re.compile(r"[ \t\f\v\u00a0\u200b]+")
+# A salutation at the very start ("Hi team,", "Hello Anna!", "Dear support", "Good morning,"): it
+# says nothing about the intent, and the training data has none, so it only blurs the confidence.
+_GREETING = re.compile(
+    r"\A\s*(?i:hi+|hello|hey|hiya|dear|greetings|good\s+(?:morning|afternoon|evening|day))"
+    r"(?:[ \t]+(?:(?i:the\s+)?(?i:team|there|all|everyone|folks|guys|support(?:\s+team)?|sir(?:\s+or\s+madam)?|madam)"
+    r"|[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?))?"
+    r"[ \t]*(?:[,!:;]+|\n)",
+)
 
 
 class _TextExtractor(HTMLParser):
@@ -108,6 +116,12 @@ def cut_quoted_and_signature(text: str) -> str:
     return result if result.strip() else text
 
 
+def cut_greeting(text: str) -> str:
+    """Drop a leading salutation; never leaves nothing (a ticket that is only "Hello!" stays)."""
+    rest = _GREETING.sub("", text, count=1)
+    return rest if rest.strip() else text
+
+
 def normalize_text(text: str | None) -> str:
     """Plain, single-spaced text of what the customer wrote in this message."""
     if not text:
@@ -115,6 +129,7 @@ def normalize_text(text: str | None) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = strip_html(text)
     text = cut_quoted_and_signature(text)
+    text = cut_greeting(text)
     lines = (_WS.sub(" ", line).strip() for line in text.split("\n"))
     return " ".join(line for line in lines if line)
 

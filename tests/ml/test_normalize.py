@@ -26,6 +26,13 @@ from router.ml.normalize import normalize_text
             "Issue\n-----Original Message-----\nFrom: a@b.c\nold text", "Issue", id="outlook-original-message"
         ),
         pytest.param("&lt;b&gt;not a tag&lt;/b&gt;", "<b>not a tag</b>", id="escaped-markup-is-text"),
+        pytest.param("Hi team,\nMy card was stolen", "My card was stolen", id="greeting-line"),
+        pytest.param("Hello Anna! Where is my card?", "Where is my card?", id="greeting-with-a-name"),
+        pytest.param("Dear Sir or Madam, please refund me", "please refund me", id="formal-greeting"),
+        pytest.param("Hi, I was charged twice\n\nThanks,\nAnna", "I was charged twice", id="greeting-and-signature"),
+        pytest.param("Hi my card.\nPlease block it", "Hi my card. Please block it", id="not-a-greeting"),
+        pytest.param("Hiking fees?", "Hiking fees?", id="greeting-prefix-of-a-word"),
+        pytest.param("Hello!", "Hello!", id="only-a-greeting-is-kept"),
         pytest.param("", "", id="empty"),
         pytest.param(None, "", id="none"),
     ],
