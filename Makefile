@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ROUTER_HOME ?= $(CURDIR)/var
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Schemathesis against a real `router serve` on SQLite and PostgreSQL, as in `make test` but with a random
+# seed (printed; `make fuzz FUZZ_SEED=<seed>` repeats a run) and five times the cases per operation.
+FUZZ_SEED ?= random
+FUZZ_EXAMPLES ?= 100
+fuzz: install
+	FUZZ_SEED=$(FUZZ_SEED) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_TIMEOUT_S=1800 $(BIN)/python -m pytest -s tests/test_schemathesis.py
 
 lint: install
 	$(BIN)/ruff check .
