@@ -2,7 +2,8 @@
 
 Load comes from client processes on loopback with keep-alive connections; every ticket has a new
 id, so every request is a real decision stored in the database. Prints throughput of both, their
-ratio, p50/p99 latency and the count of non-2xx answers. Target ratio >= 0.5 with zero errors.
+ratio, p50/p99 latency and the count of non-2xx answers. The echo is a floor, not a target: the
+throughput target is set against a model server doing less work, in ``bench_peer.py``.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def main() -> None:
                 f"{name:<20} {rps:8.1f} req/s  p50={pct(lat, 50) * 1000:.2f} ms  p99={pct(lat, 99) * 1000:.2f} ms  "
                 f"non-2xx={err}"
             )
-        print(f"ratio router/echo: {r_rps / e_rps:.2f}  (target >= 0.5, non-2xx target 0)")
+        print(f"ratio router/echo: {r_rps / e_rps:.2f}  (non-2xx target 0)")
     finally:
         for proc in (router, echo):
             os.killpg(proc.pid, signal.SIGTERM)

@@ -9,7 +9,9 @@ prints req/s, p50/p99 and non-2xx per round, their medians and the ratios:
 - router -c16 against the two MLServer copies -c16 (one wrk of 8 connections on each copy);
 - router -c16 against router -c2 (no collapse under concurrency);
 - router p99 at half its -c16 throughput (wrk's per-connection delay sets the rate);
-- worker CPU per ticket of the router and of MLServer during the -c16 runs.
+- worker CPU per ticket of the router and of MLServer during the -c16 runs;
+- the first variant again with ``?explain=full`` (the whole decision instead of the acknowledgement;
+  ``BENCH_FULL=0`` leaves it out).
 
 Then a profile of one worker's request path by stage (in-process, the Flask test client).
 
@@ -52,6 +54,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 VARIANTS = [v.strip() for v in os.environ.get("BENCH_VARIANTS", "buffered:2").split(",") if v.strip()]
 PROFILE = os.environ.get("BENCH_PROFILE", "1") == "1"
 MLSERVER_DEFAULT = os.environ.get("BENCH_MLSERVER_DEFAULT", "0") == "1"
+FULL = os.environ.get("BENCH_FULL", "1") == "1"
 LUA = ROOT / "bench" / "peer.lua"
 PEER = OUT / "peer"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -315,9 +318,13 @@ def profile_stages(home: Path, token: str, texts: Path, n: int = 400) -> None:
 
     for i in range(50):
         one(i)  # warm caches and the model
+    started = time.thread_time()
+    for i in range(50, 50 + n):
+        one(i)
+    plain_ms = (time.thread_time() - started) / n * 1000
     prof = cProfile.Profile(time.thread_time)
     prof.enable()
-    for i in range(50, 50 + n):
+    for i in range(50 + n, 50 + 2 * n):
         one(i)
     prof.disable()
     stats = pstats.Stats(prof)
@@ -327,8 +334,8 @@ def profile_stages(home: Path, token: str, texts: Path, n: int = 400) -> None:
         cum[key] = cum.get(key, 0.0) + ct
     total = stats.total_tt  # type: ignore[attr-defined]
 
-    def ms(*keys: tuple[str, str]) -> float:
-        return sum(cum.get(k, 0.0) for k in keys) / n * 1000
+    def ms(*keys: tuple[str, str]) -> float:  # the stage's share of the profile, scaled to unprofiled CPU
+        return sum(cum.get(k, 0.0) for k in keys) / total * plain_ms
 
     stages: list[tuple[str, Callable[[], float]]] = [
         ("validation (TicketIn.load)", lambda: ms(("api/webhooks.py", "_load"))),
@@ -339,14 +346,17 @@ def profile_stages(home: Path, token: str, texts: Path, n: int = 400) -> None:
         ("store (one transaction, commit)", lambda: ms(("services/intake.py", "_store"))),
         ("after commit (metrics, hooks, shadow)", lambda: ms(("services/decide.py", "observe"))),
     ]
-    print(f"\nprofile of the request path, in-process, {n} new tickets (CPU ms per ticket, cProfile inflates ~1.5x):")
+    print(
+        f"\nwhere a ticket's CPU goes, in-process without the HTTP server ({n} new tickets, {plain_ms:.2f} ms each "
+        "unprofiled; each stage's share of a cProfile run, in ms of that):"
+    )
     accounted = 0.0
     for name, value in stages:
         v = value()
         accounted += v
         print(f"  {name:<40} {v:6.2f}")
-    print(f"  {'Flask, auth, schema dump, JSON, rest':<40} {total / n * 1000 - accounted:6.2f}")
-    print(f"  {'total':<40} {total / n * 1000:6.2f}")
+    print(f"  {'Flask, auth, schema dump, JSON, rest':<40} {plain_ms - accounted:6.2f}")
+    print(f"  {'total':<40} {plain_ms:6.2f}")
 
 
 def main() -> None:
@@ -362,6 +372,9 @@ def main() -> None:
         text=True,
     ).stdout.strip()
     servers = [start_router(env, v) for v in VARIANTS]
+    if FULL:  # the first variant again, asked for the whole explained decision instead of the acknowledgement
+        first = servers[0]
+        servers.insert(1, Server(f"{first.name} ?explain=full", first.procs, first.ports, "router-full"))
     echo = start_echo()
     peers: list[Server] = []
     if importlib.util.find_spec("mlserver") and importlib.util.find_spec("mlserver_sklearn"):
@@ -428,16 +441,15 @@ def main() -> None:
             ratios = [a.rps / b.rps for a, b in zip(r16, echo.results["c16"], strict=True)]
             print(f"  {s.name} / bare Flask echo at -c16: {statistics.median(ratios):.2f}")
     finally:
-        for s in everything:
-            for p in s.procs:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGTERM)
-        for s in everything:
-            for p in s.procs:
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
+        procs = list({p.pid: p for s in everything for p in s.procs}.values())
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
     if PROFILE:
         profile_stages(home, token, texts)
 

@@ -1,6 +1,7 @@
 -- wrk script for bench_peer.py: the same ticket texts to the router, the bare echo or MLServer.
 -- wrk -s peer.lua URL -- MODE PREFIX TOKEN TEXTS_FILE [PAUSE_MS]
---   MODE: router (POST /v1/tickets, a new ticket id each time), echo (the same body), mlserver
+--   MODE: router (POST /v1/tickets, a new ticket id each time), router-full (the same with
+--   ?explain=full), echo (the same body as router), mlserver
 --   (POST /v2/models/intent/infer, V2 protocol, one string). TEXTS_FILE holds one JSON string a line.
 -- Prints one RESULT line: requests, duration, non-2xx answers, socket errors, p50 and p99 in us.
 
@@ -40,7 +41,8 @@ function request()
   end
   local body = string.format('{"id":"%s-%d-%d","subject":"","body":%s}', prefix, tid, counter, text)
   local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }
-  return wrk.format("POST", "/v1/tickets", headers, body)
+  local path = mode == "router-full" and "/v1/tickets?explain=full" or "/v1/tickets"
+  return wrk.format("POST", path, headers, body)
 end
 
 function response(status, headers, body)
