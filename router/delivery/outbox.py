@@ -97,6 +97,9 @@ def claim(db: Database, owner: str, connectors: Sequence[str], *, limit: int, le
         return []
     at = now_utc()
     until = at + timedelta(seconds=lease_s)
+    with db.engine.connect() as conn:  # most polls find nothing: do not take the write lock for that
+        if conn.execute(select(_T.c.id).where(_claimable(at, connectors)).limit(1)).first() is None:
+            return []
     with db.write() as conn:
         _supersede_abandoned(conn, at)
         query = select(_T.c.id).where(_claimable(at, connectors)).order_by(_T.c.id).limit(limit)

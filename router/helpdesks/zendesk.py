@@ -247,8 +247,6 @@ class ZendeskConnector:
         ticket_id = str(job.ticket["id"])
         if not ticket_id.isdigit():
             raise DeliveryFailed(f"Zendesk ticket ids are numbers; {ticket_id!r} is not", permanent=True)
-        if job.attempt > 1 and self._note_posted(ticket_id, job.marker):
-            return {"outcome": "already_delivered", "note": True}
         decision = job.decision
         route = job.mode == "route"
         group_id: int | None = None
@@ -263,6 +261,11 @@ class ZendeskConnector:
             name = job.baseline["group"]
             baseline["group_id"] = self.groups().get(group_key(name)) if name else None
             job = replace(job, baseline=baseline)
+        if job.attempt > 1 and self._note_posted(ticket_id, job.marker):
+            # an earlier attempt was applied but its answer was lost: record what the ticket holds
+            current = self._ticket(ticket_id)
+            wrote = {k: v for k, v in target.items() if v is not None and current.get(k) == v}
+            return {"outcome": "already_delivered", "wrote": wrote, "tags": tags, "note": True}
         for _ in range(3):
             current = self._ticket(ticket_id)
             seen = {
