@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from flask import Response, jsonify, request
 from flask.views import MethodView
@@ -50,7 +51,9 @@ def receive(source: str, verified: bool = False) -> tuple[dict[str, Any], int] |
         secret = context.settings.webhook_secrets.get(source)
         if not secret:
             raise AuthError(f"no secret is configured for source {source!r} (ROUTER_WEBHOOK_SECRET_{source.upper()})")
-        adapter.verify(request.headers, body, secret, time.time(), context.settings.replay_window_s)
+        adapter.verify(
+            cast(Mapping[str, str], request.headers), body, secret, time.time(), context.settings.replay_window_s
+        )
     inbound = adapter.inbound(parse_json(body))
     if inbound.kind == "ignored":
         return _json({"ignored": inbound.reason or "nothing to do", "event_id": inbound.event_id}, 200)

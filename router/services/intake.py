@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Row, RowMapping, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..context import Context
@@ -80,7 +80,7 @@ _DECISIONS_OF = (
 )
 
 
-def decision_out(source: str, external_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
+def decision_out(source: str, external_id: str, row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
     """A stored decision row as the API answers it."""
     return {
         "decision_id": row["id"],
