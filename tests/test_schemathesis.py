@@ -53,7 +53,7 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(
     token = create_token(ctx.db, "admin", token_name)
     ctx.db.dispose()
 
-    examples = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+    examples = int(os.environ.get("FUZZ_EXAMPLES", "10"))
     seed = _seed()
     report = tmp_path / "schemathesis.json"
     server = RouterProcess(make_env(home, database_url), workers=2, log=tmp_path / "serve.log").start()
