@@ -23,6 +23,24 @@ def ensure_home(name: str = "home") -> Path:
     return home
 
 
+def echo_command(port: int) -> list[str]:
+    """The bare Flask echo under gunicorn as ``router serve`` used to run (2 workers, gthread x 4)."""
+    return [
+        str(BIN / "gunicorn"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "4",
+        "--chdir",
+        str(ROOT / "bench"),
+        "_echo:app",
+    ]
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:

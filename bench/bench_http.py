@@ -20,7 +20,7 @@ import sys
 import time
 import uuid
 
-from _common import BIN, ROOT, ensure_home, pct
+from _common import BIN, ROOT, echo_command, ensure_home, pct
 
 DURATION_S = float(os.environ.get("BENCH_SECONDS", "15"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
@@ -106,20 +106,7 @@ def main() -> None:
         start_new_session=True,
     )
     echo = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{eport}",
-            "--workers",
-            "2",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "4",
-            "--chdir",
-            str(ROOT / "bench"),
-            "_echo:app",
-        ],
+        echo_command(eport),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import BIN, OUT, ROOT, ensure_home
+from _common import BIN, OUT, ROOT, echo_command, ensure_home
 from bench_http import free_port, wait_ready
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -257,20 +257,7 @@ def start_router(env: dict[str, str], variant: str) -> Server:
 def start_echo() -> Server:
     port = free_port()
     proc = _spawn(
-        [
-            str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "4",
-            "--chdir",
-            str(ROOT / "bench"),
-            "_echo:app",
-        ],
+        echo_command(port),
         dict(os.environ),
     )
     return Server("bare Flask echo", [proc], [port], "echo")

@@ -197,14 +197,6 @@ def parse_json(body: bytes) -> Any:
         message = f"the request body has characters the router cannot store: {_fields(chars)}"
         raise ValidationError(message, errors=chars)
     return payload
-    if True:
-        syntax, chars = _walk(payload, chars_too=suspect)
-        if syntax:
-            raise MalformedRequest(f"the request body has values JSON cannot carry: {_fields(syntax)}", errors=syntax)
-        if chars:
-            message = f"the request body has characters the router cannot store: {_fields(chars)}"
-            raise ValidationError(message, errors=chars)
-    return payload
 
 
 def refuse_nul_in_parameters() -> None:

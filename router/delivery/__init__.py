@@ -23,6 +23,7 @@ def enqueue_decision(
     source: str,
     kind: str = "decision",
     payload: dict[str, Any] | None = None,
+    new_ticket: bool = False,
 ) -> int | None:
     """Queue a decision for its helpdesk in the caller's transaction; None when write-back is off
     for the ticket's source (or no connector serves it)."""
@@ -39,4 +40,5 @@ def enqueue_decision(
         mode=mode,
         kind=kind,
         payload=payload,
+        new_ticket=new_ticket,
     )

@@ -44,9 +44,10 @@ def enqueue(
     mode: str,
     kind: str = "decision",
     payload: Mapping[str, Any] | None = None,
+    new_ticket: bool = False,
 ) -> int:
     """Add a delivery inside the caller's transaction; older undelivered ones of the ticket are
-    superseded (a row being sent finishes first, then this one goes)."""
+    superseded (a row being sent finishes first, then this one goes). A ``new_ticket`` has none."""
     at = now_utc()
     new_id = conn.execute(
         insert(_T).returning(_T.c.id),
@@ -65,11 +66,12 @@ def enqueue(
             "last_error": "",
         },
     ).scalar_one()
-    conn.execute(
-        update(_T)
-        .where(_T.c.ticket_id == ticket_id, _T.c.id < new_id, _T.c.status == "pending")
-        .values(status="superseded", superseded_by=new_id, finished_at=at, lease_owner=None, lease_until=None)
-    )
+    if not new_ticket:
+        conn.execute(
+            update(_T)
+            .where(_T.c.ticket_id == ticket_id, _T.c.id < new_id, _T.c.status == "pending")
+            .values(status="superseded", superseded_by=new_id, finished_at=at, lease_owner=None, lease_until=None)
+        )
     return int(new_id)
 
 
@@ -348,14 +350,21 @@ def backlog(db: Database) -> dict[str, Any]:
     return {"pending": int(pending or 0), "oldest_age_s": round(max(0.0, age), 3), "dead": int(dead)}
 
 
-def history(conn: Connection, ticket_id: int, before_id: int) -> list[dict[str, Any]]:
-    """The ticket's delivered rows before ``before_id``, oldest first."""
-    rows = conn.execute(
-        select(_T.c.id, _T.c.result, _T.c.connector)
-        .where(_T.c.ticket_id == ticket_id, _T.c.id < before_id, _T.c.status == "delivered")
-        .order_by(_T.c.id)
-    ).mappings()
+def history(conn: Connection, ticket_id: int, before_id: int | None = None) -> list[dict[str, Any]]:
+    """The ticket's delivered rows (before ``before_id`` when given), oldest first."""
+    conds = [_T.c.ticket_id == ticket_id, _T.c.status == "delivered"]
+    if before_id is not None:
+        conds.append(_T.c.id < before_id)
+    rows = conn.execute(select(_T.c.id, _T.c.result, _T.c.connector).where(*conds).order_by(_T.c.id)).mappings()
     return [dict(r) for r in rows]
+
+
+def written(results: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """What the router's delivered write-backs set on a ticket: the latest value of each field."""
+    wrote: dict[str, Any] = {}
+    for result in results:
+        wrote.update((result or {}).get("wrote") or {})
+    return wrote
 
 
 def job_inputs(db: Database, row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:

@@ -130,7 +130,6 @@ class DeliveryWorker:
         if wait > 0:
             outbox.release(self.ctx.db, row["id"], self.owner, wait)
             return
-        started = time.monotonic()
         try:
             job = self._job(row)
             result = connector.deliver(job)
@@ -145,8 +144,7 @@ class DeliveryWorker:
             log.warning("delivery %s finished after its lease passed to another worker", row["id"])
         outcome = str(result.get("outcome", "delivered"))
         metrics.DELIVERIES.labels(connector=connector.name, outcome=outcome).inc()
-        created = row["created_at"]
-        lag = time.time() - created.timestamp() if created is not None else time.monotonic() - started
+        lag = time.time() - row["created_at"].timestamp()
         metrics.DELIVERY_LATENCY.labels(connector=connector.name).observe(max(0.0, lag))
         log.info(
             "delivery %s to %s: %s",
@@ -198,11 +196,8 @@ class DeliveryWorker:
         mine = [e["result"] or {} for e in earlier if e["connector"] == row["connector"]]
         previous = None
         if mine:
-            wrote: dict[str, Any] = {}
-            for result in mine:
-                wrote.update(result.get("wrote") or {})
             previous = {
-                "wrote": wrote,
+                "wrote": outbox.written(mine),
                 "tags": mine[-1].get("tags") or [],
                 "agent_moved": any(r.get("outcome") == "agent_changed" for r in mine),
             }

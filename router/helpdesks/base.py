@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import requests
@@ -361,3 +361,84 @@ def sign(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
     stamp = str(int(now if now is not None else time.time()))
     digest = hmac_sha256(secret, stamp.encode() + b"." + body).hex()
     return {"X-Router-Timestamp": stamp, "X-Router-Signature": f"sha256={digest}"}
+
+
+ROUTER_TAG_PREFIXES = ("intent_", "queue_", "router_")
+
+
+class HelpdeskConnector:
+    """What the Zendesk and Freshdesk connectors share: the cached group list, queue-to-group
+    resolution, ticket ids, the tags and the result a delivery records. A subclass sets ``name``,
+    ``label``, ``http`` and ``rate_per_min`` and implements ``_fetch_groups`` and ``deliver``."""
+
+    name = ""
+    source = ""
+    label = ""  # the helpdesk's name in messages
+    http: HttpClient
+    rate_per_min: float
+
+    def __init__(self, cache_s: float) -> None:
+        self._groups = TtlCache(cache_s)
+
+    def _fetch_groups(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def groups(self, fresh: bool = False) -> dict[str, int]:
+        """Group ids by normalised name (cached; ``fresh`` reads them again)."""
+        found: dict[str, int] = self._groups.get("groups", self._fetch_groups, fresh=fresh)
+        return found
+
+    def close(self) -> None:
+        self.http.close()
+
+    def missing_groups(self, queues: Iterable[str], mapping: Mapping[str, Any]) -> list[str]:
+        groups = self.groups(fresh=True)
+        return [q for q in queues if resolve_group(groups, q, mapping) is None]
+
+    def group_for(self, queue: str, mapping: Mapping[str, Any]) -> int:
+        """The queue's group id, reading the groups again once before giving up (a new group)."""
+        group = resolve_group(self.groups(), queue, mapping)
+        if group is None:
+            group = resolve_group(self.groups(fresh=True), queue, mapping)
+        if group is None:
+            wanted = mapping.get(queue, queue)
+            raise DeliveryFailed(
+                f"{self.label} has no group {wanted!r} for queue {queue!r} (was it renamed or deleted?)",
+                permanent=True,
+            )
+        return group
+
+    def ticket_id(self, job: Job) -> str:
+        """The helpdesk's ticket id, refused unless it is a number (it goes into the request path)."""
+        ticket_id = str(job.ticket["id"])
+        if not ticket_id.isdigit():
+            raise DeliveryFailed(f"{self.label} ticket ids are numbers; {ticket_id!r} is not", permanent=True)
+        return ticket_id
+
+    def with_group_ids(self, job: Job) -> Job:
+        """A baseline that reported the group by name (a trigger, Freshdesk) as a group id."""
+        if "group" not in job.baseline:
+            return job
+        baseline = {k: v for k, v in job.baseline.items() if k != "group"}
+        name = job.baseline["group"]
+        baseline["group_id"] = self.groups().get(group_key(name)) if name else None
+        return replace(job, baseline=baseline)
+
+
+def stale_router_tags(job: Job, tags: Iterable[str]) -> set[str]:
+    """The router's own intent, queue and review tags of its last write that this decision drops."""
+    previous = set((job.previous or {}).get("tags") or [])
+    return {t for t in previous - set(tags) if t.startswith(ROUTER_TAG_PREFIXES)}
+
+
+def delivered(wrote: Mapping[str, Any], seen: Mapping[str, Any], tags: list[str], agent: bool) -> dict[str, Any]:
+    """What a delivery records: what it set, what it found, its tags, and the outcome."""
+    outcome = "agent_changed" if agent else ("routed" if wrote else "suggested")
+    return {
+        "outcome": outcome,
+        "wrote": dict(wrote),
+        "seen": dict(seen),
+        "tags": tags,
+        "note": True,
+        "agent_changed": agent,
+    }

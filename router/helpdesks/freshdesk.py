@@ -19,26 +19,25 @@ import hashlib
 import hmac
 import html
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import AuthError
 from . import generic
 from .base import (
-    DeliveryFailed,
+    HelpdeskConnector,
     HttpClient,
     Inbound,
     Job,
-    TtlCache,
     changed_by_agent,
+    delivered,
     group_key,
     header,
     mapping,
     note_lines,
     obj,
-    resolve_group,
     router_tags,
+    stale_router_tags,
 )
 
 SOURCE = "freshdesk"
@@ -147,41 +146,30 @@ def parse(payload: Any) -> Inbound:
     )
 
 
-class FreshdeskConnector:
+class FreshdeskConnector(HelpdeskConnector):
     """Writes decisions to Freshdesk tickets: group, priority, merged tags, a private note."""
 
     name = SOURCE
     source = SOURCE
+    label = "Freshdesk"
 
     def __init__(self, settings: Any) -> None:
+        super().__init__(settings.helpdesk_cache_s)
         self.http = HttpClient(
-            settings.freshdesk_url, (settings.freshdesk_api_key, "X"), settings.delivery_timeout_s, "Freshdesk"
+            settings.freshdesk_url, (settings.freshdesk_api_key, "X"), settings.delivery_timeout_s, self.label
         )
         self.rate_per_min = settings.freshdesk_rate_per_min
-        self._groups = TtlCache(settings.helpdesk_cache_s)
 
-    def groups(self, fresh: bool = False) -> dict[str, int]:
-        """Group ids by normalised name, page by page (``per_page`` 100, cached)."""
-
-        def fetch() -> dict[str, int]:
-            found: dict[str, int] = {}
-            for page in range(1, 101):
-                batch = self.http.get_json("/api/v2/groups", params={"page": page, "per_page": 100})
-                for g in batch or []:
-                    found[group_key(g["name"])] = int(g["id"])
-                if len(batch or []) < 100:
-                    break
-            return found
-
-        groups: dict[str, int] = self._groups.get("groups", fetch, fresh=fresh)
-        return groups
-
-    def close(self) -> None:
-        self.http.close()
-
-    def missing_groups(self, queues: Iterable[str], mapping: Mapping[str, Any]) -> list[str]:
-        groups = self.groups(fresh=True)
-        return [q for q in queues if resolve_group(groups, q, mapping) is None]
+    def _fetch_groups(self) -> dict[str, int]:
+        """Every group, page by page (``per_page`` 100)."""
+        found: dict[str, int] = {}
+        for page in range(1, 101):
+            batch = self.http.get_json("/api/v2/groups", params={"page": page, "per_page": 100}) or []
+            for g in batch:
+                found[group_key(g["name"])] = int(g["id"])
+            if len(batch) < 100:
+                break
+        return found
 
     def _note_posted(self, ticket_id: str, marker: str) -> bool:
         notes = self.http.get_json(f"/api/v2/tickets/{ticket_id}/conversations", params={"per_page": 100})
@@ -189,48 +177,28 @@ class FreshdeskConnector:
         return any(text in (n.get("body") or "") or marker in (n.get("body_text") or "") for n in notes or [])
 
     def deliver(self, job: Job) -> dict[str, Any]:
-        ticket_id = str(job.ticket["id"])
-        if not ticket_id.isdigit():
-            raise DeliveryFailed(f"Freshdesk ticket ids are numbers; {ticket_id!r} is not", permanent=True)
+        ticket_id = self.ticket_id(job)
         decision = job.decision
         route = job.mode == "route"
-        groups = self.groups()
         target: dict[str, Any] = {}
         if route:
-            group_id = resolve_group(groups, decision["queue"], job.groups)
-            if group_id is None:
-                groups = self.groups(fresh=True)
-                group_id = resolve_group(groups, decision["queue"], job.groups)
-            if group_id is None:
-                wanted = job.groups.get(decision["queue"], decision["queue"])
-                raise DeliveryFailed(
-                    f"Freshdesk has no group {wanted!r} for queue {decision['queue']!r} (was it renamed or deleted?)",
-                    permanent=True,
-                )
-            target = {"group_id": group_id, "priority": PRIORITY_OUT.get(decision["priority"])}
-        baseline = dict(job.baseline)
-        if "group" in baseline:
-            baseline["group_id"] = groups.get(group_key(baseline.pop("group")))
-        job_seen = replace(job, baseline=baseline)
+            target = {
+                "group_id": self.group_for(decision["queue"], job.groups),
+                "priority": PRIORITY_OUT.get(decision["priority"]),
+            }
+        job = self.with_group_ids(job)
         current = self.http.get_json(f"/api/v2/tickets/{ticket_id}")
-        seen = {
-            "group_id": current.get("group_id"),
-            "priority": current.get("priority"),
-            "updated_at": current.get("updated_at"),
-        }
-        agent = route and changed_by_agent(current, job_seen, target)
+        seen = {k: current.get(k) for k in ("group_id", "priority", "updated_at")}
+        agent = route and changed_by_agent(current, job, target)
         tags = router_tags(decision)
-        previous_tags = set((job.previous or {}).get("tags") or [])
-        stale = {t for t in previous_tags - set(tags) if t.startswith(("intent_", "queue_", "router_"))}
+        stale = stale_router_tags(job, tags)
         merged = [t for t in current.get("tags") or [] if t not in stale]
         merged += [t for t in tags if t not in merged]
         update: dict[str, Any] = {}
         if merged != list(current.get("tags") or []):
             update["tags"] = merged
-        wrote: dict[str, Any] = {}
-        if route and not agent:
-            wrote = {k: v for k, v in target.items() if v is not None}
-            update.update({k: v for k, v in wrote.items() if current.get(k) != v})
+        wrote = {k: v for k, v in target.items() if v is not None} if route and not agent else {}
+        update.update({k: v for k, v in wrote.items() if current.get(k) != v})
         if update:
             self.http.request("PUT", f"/api/v2/tickets/{ticket_id}", json=update)
         if not (job.attempt > 1 and self._note_posted(ticket_id, job.marker)):
@@ -238,5 +206,4 @@ class FreshdeskConnector:
             lines = note_lines(job, group_name, routed=bool(wrote), agent_changed=agent)
             body = "<br>".join(html.escape(line) for line in lines)
             self.http.request("POST", f"/api/v2/tickets/{ticket_id}/notes", json={"body": body, "private": True})
-        outcome = "agent_changed" if agent else ("routed" if wrote else "suggested")
-        return {"outcome": outcome, "wrote": wrote, "seen": seen, "tags": tags, "note": True, "agent_changed": agent}
+        return delivered(wrote, seen, tags, agent)

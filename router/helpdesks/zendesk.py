@@ -15,28 +15,29 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import AuthError
 from .base import (
     DeliveryFailed,
+    HelpdeskConnector,
     HttpClient,
     Inbound,
     Job,
     TtlCache,
     changed_by_agent,
     check_fresh,
+    delivered,
     group_key,
     header,
     hmac_sha256,
     mapping,
     note_lines,
     obj,
-    resolve_group,
     router_tags,
+    stale_router_tags,
 )
 
 SOURCE = "zendesk"
@@ -162,7 +163,7 @@ def _event_state(kind: str, detail: Mapping[str, Any], event: Mapping[str, Any])
     state = {k: v for k, v in _snapshot(detail).items() if k in ("group_id", "priority", "status")}
     current = event.get("current")
     if kind.endswith(".group_assignment_changed") and "current" in event:
-        state["group_id"] = int(current) if str(current).isdigit() and int(current) > 0 else None
+        state["group_id"] = int(str(current)) if str(current).isdigit() and int(str(current)) > 0 else None
     elif kind.endswith(".priority_changed") and "current" in event:
         state["priority"] = _lower(current) or None
     elif kind.endswith(".status_changed") and "current" in event:
@@ -174,43 +175,39 @@ def _str(value: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-class ZendeskConnector:
+class ZendeskConnector(HelpdeskConnector):
     """Writes decisions to Zendesk tickets: group, priority, tags and a private note."""
 
     name = SOURCE
     source = SOURCE
+    label = "Zendesk"
 
     def __init__(self, settings: Any) -> None:
+        super().__init__(settings.helpdesk_cache_s)
         self.http = HttpClient(
             settings.zendesk_url,
             (f"{settings.zendesk_email}/token", settings.zendesk_api_token),
             settings.delivery_timeout_s,
-            "Zendesk",
+            self.label,
         )
         self.rate_per_min = settings.zendesk_rate_per_min
-        self._groups = TtlCache(settings.helpdesk_cache_s)
         self._users = TtlCache(settings.helpdesk_cache_s)
 
     # -- reads ---------------------------------------------------------------------------------
 
-    def groups(self, fresh: bool = False) -> dict[str, int]:
-        """Group ids by normalised name, following ``next_page`` (cached)."""
-
-        def fetch() -> dict[str, int]:
-            found: dict[str, int] = {}
-            url: str | None = f"{self.http.base_url}/api/v2/groups.json"
-            for _ in range(100):
-                if not url:
-                    break
-                page = self.http.get_json("/api/v2/groups.json", url=url)
-                for g in page.get("groups") or []:
-                    if not g.get("deleted"):
-                        found[group_key(g["name"])] = int(g["id"])
-                url = page.get("next_page")
-            return found
-
-        groups: dict[str, int] = self._groups.get("groups", fetch, fresh=fresh)
-        return groups
+    def _fetch_groups(self) -> dict[str, int]:
+        """Every group that is not deleted, following ``next_page``."""
+        found: dict[str, int] = {}
+        url: str | None = f"{self.http.base_url}/api/v2/groups.json"
+        for _ in range(100):
+            if not url:
+                break
+            page = self.http.get_json("/api/v2/groups.json", url=url)
+            for g in page.get("groups") or []:
+                if not g.get("deleted"):
+                    found[group_key(g["name"])] = int(g["id"])
+            url = page.get("next_page")
+        return found
 
     def requester(self, user_id: str) -> dict[str, Any]:
         """The requester's e-mail and name (cached), for rules on ``ticket.requester``."""
@@ -223,13 +220,6 @@ class ZendeskConnector:
 
         found: dict[str, Any] = self._users.get(str(user_id), fetch)
         return found
-
-    def close(self) -> None:
-        self.http.close()
-
-    def missing_groups(self, queues: Iterable[str], mapping: Mapping[str, Any]) -> list[str]:
-        groups = self.groups(fresh=True)
-        return [q for q in queues if resolve_group(groups, q, mapping) is None]
 
     def _ticket(self, ticket_id: str) -> dict[str, Any]:
         ticket: dict[str, Any] = self.http.get_json(f"/api/v2/tickets/{ticket_id}.json").get("ticket") or {}
@@ -244,23 +234,15 @@ class ZendeskConnector:
     # -- the write -----------------------------------------------------------------------------
 
     def deliver(self, job: Job) -> dict[str, Any]:
-        ticket_id = str(job.ticket["id"])
-        if not ticket_id.isdigit():
-            raise DeliveryFailed(f"Zendesk ticket ids are numbers; {ticket_id!r} is not", permanent=True)
+        ticket_id = self.ticket_id(job)
         decision = job.decision
         route = job.mode == "route"
-        group_id: int | None = None
-        if route:
-            group_id = self._group_for(decision["queue"], job.groups)
+        group_id = self.group_for(decision["queue"], job.groups) if route else None
         priority = decision["priority"] if decision["priority"] in PRIORITIES else None
         target = {"group_id": group_id, "priority": priority} if route else {}
-        previous_tags = set((job.previous or {}).get("tags") or [])
         tags = router_tags(decision)
-        if "group" in job.baseline:  # a trigger reported the group by name
-            baseline = {k: v for k, v in job.baseline.items() if k != "group"}
-            name = job.baseline["group"]
-            baseline["group_id"] = self.groups().get(group_key(name)) if name else None
-            job = replace(job, baseline=baseline)
+        stale = sorted(stale_router_tags(job, tags))
+        job = self.with_group_ids(job)
         if job.attempt > 1 and self._note_posted(ticket_id, job.marker):
             # an earlier attempt was applied but its answer was lost: record what the ticket holds
             current = self._ticket(ticket_id)
@@ -268,22 +250,15 @@ class ZendeskConnector:
             return {"outcome": "already_delivered", "wrote": wrote, "tags": tags, "note": True}
         for _ in range(3):
             current = self._ticket(ticket_id)
-            seen = {
-                "group_id": current.get("group_id"),
-                "priority": current.get("priority"),
-                "updated_at": current.get("updated_at"),
-            }
+            seen = {k: current.get(k) for k in ("group_id", "priority", "updated_at")}
             agent = route and changed_by_agent(current, job, target)
             update: dict[str, Any] = {"additional_tags": tags}
-            stale = sorted(t for t in previous_tags - set(tags) if t.startswith(("intent_", "queue_", "router_")))
             if stale:
                 update["remove_tags"] = stale
-            wrote: dict[str, Any] = {}
-            if route and not agent:
-                wrote = {k: v for k, v in target.items() if v is not None}
-                update.update(wrote)
-            group_name = decision["queue"] if group_id is None else f"{decision['queue']} #{group_id}"
-            body = "\n".join(note_lines(job, group_name if route else None, routed=bool(wrote), agent_changed=agent))
+            wrote = {k: v for k, v in target.items() if v is not None} if route and not agent else {}
+            update.update(wrote)
+            group_name = f"{decision['queue']} #{group_id}" if route else None
+            body = "\n".join(note_lines(job, group_name, routed=bool(wrote), agent_changed=agent))
             update["comment"] = {"body": body, "public": False}
             if current.get("updated_at"):
                 update["safe_update"] = True
@@ -294,24 +269,5 @@ class ZendeskConnector:
                 if exc.status == 409:
                     continue  # someone changed the ticket between our read and write: read again
                 raise
-            outcome = "agent_changed" if agent else ("routed" if wrote else "suggested")
-            return {
-                "outcome": outcome,
-                "wrote": wrote,
-                "seen": seen,
-                "tags": tags,
-                "note": True,
-                "agent_changed": agent,
-            }
+            return delivered(wrote, seen, tags, agent)
         raise DeliveryFailed("Zendesk's safe update conflicted three times in a row", status=409)
-
-    def _group_for(self, queue: str, mapping: Mapping[str, Any]) -> int:
-        group = resolve_group(self.groups(), queue, mapping)
-        if group is None:
-            group = resolve_group(self.groups(fresh=True), queue, mapping)
-        if group is None:
-            wanted = mapping.get(queue, queue)
-            raise DeliveryFailed(
-                f"Zendesk has no group {wanted!r} for queue {queue!r} (was it renamed or deleted?)", permanent=True
-            )
-        return group

@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 from ..context import Context
 from ..db import Decision, Ticket
 from ..db.delivery import HelpdeskEvent
-from ..errors import NotFound
 from ..helpdesks.base import DeliveryFailed, Inbound
 from ..ml.normalize import normalize_text
 from . import outcomes
@@ -171,5 +170,3 @@ def event_answer(inbound: Inbound, stored: bool) -> dict[str, Any]:
         "duplicate": not stored,
     }
 
-
-__all__ = ["NotFound", "decide_comment", "decide_event", "enrich_requester", "event_answer", "record"]

@@ -173,7 +173,13 @@ def _store(ctx: Context, t: dict[str, Any], decision: dict[str, Any]) -> IntakeR
         ).scalar_one()
         review_queue.record_decision(conn, ticket_id, t["text"], row)
         queued = enqueue_decision(
-            conn, ctx.settings, ctx.connectors(), ticket_id=ticket_id, decision_id=row["id"], source=t["source"]
+            conn,
+            ctx.settings,
+            ctx.connectors(),
+            ticket_id=ticket_id,
+            decision_id=row["id"],
+            source=t["source"],
+            new_ticket=ticket is None,
         )
     if queued is not None:
         ctx.delivery.wake()

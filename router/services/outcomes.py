@@ -22,8 +22,8 @@ from sqlalchemy import Connection, Table, insert, select, update
 
 from ..context import Context
 from ..db import Decision, Ticket
-from ..db.delivery import Delivery
 from ..db.outcomes import Outcome
+from ..delivery import outbox
 from ..helpdesks.base import DeliveryFailed, Inbound, group_key, resolve_group
 from ..helpdesks.freshdesk import PRIORITY_OUT
 from ..review.feedback import FeedbackSet
@@ -32,7 +32,6 @@ SOLVED = frozenset({"solved", "closed", "resolved", "4", "5"})
 _O = cast(Table, Outcome.__table__)
 _D = cast(Table, Decision.__table__)
 _T = cast(Table, Ticket.__table__)
-_DEL = cast(Table, Delivery.__table__)
 
 
 def _now() -> datetime:
@@ -74,17 +73,6 @@ class GroupMap:
         """The intent when exactly one intent of the routes reaches ``queue``."""
         intents = [i for r in self.ruleset.routes if r.queue == queue for i in r.intents]
         return intents[0] if len(intents) == 1 else None
-
-
-def _router_wrote(conn: Connection, ticket_id: int) -> dict[str, Any]:
-    """What the router's delivered write-backs set on the ticket (the latest value of each field)."""
-    wrote: dict[str, Any] = {}
-    rows = conn.execute(
-        select(_DEL.c.result).where(_DEL.c.ticket_id == ticket_id, _DEL.c.status == "delivered").order_by(_DEL.c.id)
-    ).scalars()
-    for result in rows:
-        wrote.update((result or {}).get("wrote") or {})
-    return wrote
 
 
 def _when(inbound: Inbound) -> datetime:
@@ -133,13 +121,13 @@ def apply(conn: Connection, groups: GroupMap, source: str, inbound: Inbound) -> 
     )
     at = _when(inbound)
     state = inbound.state
-    wrote = _router_wrote(conn, ticket.id)
+    wrote = outbox.written(r["result"] for r in outbox.history(conn, ticket.id))
     changed = False
     if "group_id" in state or "group" in state:
         gid, name = state.get("group_id"), state.get("group")
         own = gid is not None and gid == wrote.get("group_id")
         queue = d.queue if own else groups.queue_of(gid, name if name else None)
-        out["current_group"] = str(name if name is not None else gid) if (gid is not None or name) else None
+        out["current_group"] = name or (str(gid) if gid is not None else None)
         out["current_queue"] = queue
         moved = not own and (gid is not None or bool(name)) and queue != d.queue
         if moved and not out["overridden"]:
@@ -157,9 +145,8 @@ def apply(conn: Connection, groups: GroupMap, source: str, inbound: Inbound) -> 
     status = str(state.get("status") or "").lower()
     if status in SOLVED and out["solved_at"] is None:
         out["solved_at"] = at
+        # no group known: it stayed where the router put it, unless an agent moved it (then unassigned)
         final = out["current_queue"] if out["current_group"] is not None else (None if out["overridden"] else d.queue)
-        if out["current_group"] is None and wrote.get("group_id") is not None:
-            final = d.queue
         out["final_queue"] = final
         out["correct"] = final == d.queue
     out["events"] = int(out["events"]) + 1

@@ -72,6 +72,15 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Delay:
+    seconds: float
+    only: str | None = None
+
+    def applies(self, method: str, path: str) -> bool:
+        return self.only is None or f"{method} {path}".startswith(self.only)
+
+
 @dataclass
 class _Fault:
     status: int
@@ -180,7 +189,7 @@ class _Standin:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._faults: deque[_Fault] = deque()
-        self._delays: deque[float] = deque()
+        self._delays: deque[_Delay] = deque()
         self._window: deque[float] = deque()
         self._per_minute: int | None = None
         self._ids = itertools.count(1001)
@@ -245,14 +254,15 @@ class _Standin:
             self._faults.clear()
             self._delays.clear()
 
-    def delay_next(self, seconds: float, times: int = 1) -> None:
+    def delay_next(self, seconds: float, times: int = 1, only: str | None = None) -> None:
         """Hold the answer to the next ``times`` requests for ``seconds``.
 
         The request takes effect at once and only the answer is late, as when a helpdesk commits a change and
-        the client's timeout fires first: the case where a retry must not apply the change twice.
+        the client's timeout fires first: the case where a retry must not apply the change twice. ``only``
+        limits the delay to requests that start with it, e.g. ``"PUT /api/v2/tickets"``.
         """
         with self._lock:
-            self._delays.extend([seconds] * times)
+            self._delays.extend([_Delay(seconds, only)] * times)
 
     def rate_limit(self, per_minute: int | None) -> None:
         """Answer 429 with ``Retry-After`` once more than ``per_minute`` requests arrive within 60 s (None: off)."""
@@ -306,7 +316,10 @@ class _Standin:
         request = RecordedRequest(method, path, query, headers, body, raw, time.time())
         with self._lock:
             self.requests.append(request)
-            delay = self._delays.popleft() if self._delays else 0.0
+            held = next((d for d in self._delays if d.applies(method, path)), None)
+            if held is not None:
+                self._delays.remove(held)
+            delay = held.seconds if held is not None else 0.0
             fault = next((f for f in self._faults if f.applies(method, path)), None)
             if fault is not None:
                 self._faults.remove(fault)

@@ -160,17 +160,12 @@ def test_agents_labels_reach_training_with_their_own_fingerprint(tmp_path, train
     from router.ml.normalize import normalize_text
     from tests.conftest import make_env, prepare_home
     from tests.review.helpers import add_decision
-    from tests.review.test_feedback import resolve_as, subset
+    from tests.review.test_feedback import resolve_as, small_training_csv
 
     home = tmp_path / "home"
     ctx = prepare_home(home, trained)
-    rows = subset(6, 40)
-    intents = sorted({r["category"] for r in rows})
     data = tmp_path / "small.csv"
-    with data.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["text", "category"])
-        writer.writeheader()
-        writer.writerows(rows)
+    intents = small_training_csv(data)
     moved = "the agent put this one in the right place after all"
     torn = "two agents filed this same text in two places"
     reviewed = "a reviewer looked at this one too"

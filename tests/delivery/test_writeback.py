@@ -133,11 +133,32 @@ def test_a_timeout_after_zendesk_applied_the_update_adds_no_second_note(make_app
     app = make_app(writeback_env(zendesk, ROUTER_DELIVERY_TIMEOUT_S="0.5"))
     tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
     post_zendesk(app.test_client(), zendesk_event(zendesk, tid))
-    zendesk.delay_next(1.5, times=2)  # the ticket read and the update both answer too late
+    zendesk.delay_next(1.5, only="PUT /api/v2/tickets")  # applied at once, answered after the client gave up
     drain(app, rounds=40)
-    time.sleep(1.6)
+    assert len(zendesk.updates(tid)) == 1 and len(zendesk.notes(tid)) == 1
+    [row] = app.test_client().get("/v1/deliveries", headers=_admin(app)).json["items"]
+    assert row["attempts"] == 2 and row["outcome"] == "already_delivered"
+    assert row["result"]["wrote"]["priority"] == "urgent"  # what the lost answer had written is recorded
+
+
+def test_a_timeout_after_freshdesk_took_the_note_posts_no_second_one(
+    make_app, zendesk: ZendeskStandin, freshdesk: FreshdeskStandin
+) -> None:
+    app = make_app(writeback_env(zendesk, freshdesk, ROUTER_DELIVERY_TIMEOUT_S="0.5"))
+    tid = freshdesk.add_ticket("Transfer missing", "My transfer to my brother has not arrived after three days")
+    payload = {
+        "freshdesk_webhook": {
+            "ticket_id": tid,
+            "ticket_subject": "Transfer missing",
+            "ticket_description": "My transfer to my brother has not arrived",
+        }
+    }
+    assert post_freshdesk(app.test_client(), payload).status_code == 201
+    freshdesk.delay_next(1.5, only=f"POST /api/v2/tickets/{tid}/notes")
     drain(app, rounds=40)
-    assert len(zendesk.notes(tid)) == 1
+    assert len(freshdesk.notes(tid)) == 1
+    [row] = app.test_client().get("/v1/deliveries", headers=_admin(app)).json["items"]
+    assert row["attempts"] == 2 and row["status"] == "delivered"
 
 
 def test_a_dead_letter_is_shown_and_retried(make_app, zendesk: ZendeskStandin) -> None:

@@ -76,6 +76,16 @@ def subset(n_intents: int, per_intent: int) -> list[dict[str, str]]:
     return [r for intent in intents for r in [r for r in rows if r["category"] == intent][:per_intent]]
 
 
+def small_training_csv(path: Path, n_intents: int = 6, per_intent: int = 40) -> list[str]:
+    """A BANKING77 subset written to ``path``; returns its intents, sorted."""
+    rows = subset(n_intents, per_intent)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["text", "category"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return sorted({r["category"] for r in rows})
+
+
 def resolve_as(ctx, item: int | None, reviewer: str, intent: str, queue: str = "general") -> None:  # type: ignore[no-untyped-def]
     assert item is not None
     review.claim(ctx, item, reviewer)
@@ -87,13 +97,8 @@ def test_train_from_feedback_reports_conflicts_and_keeps_reviewed_tickets_out_of
 ) -> None:  # type: ignore[no-untyped-def]
     home = tmp_path / "home"
     ctx = prepare_home(home, trained)
-    rows = subset(6, 40)
-    intents = sorted({r["category"] for r in rows})
     data = tmp_path / "small.csv"
-    with data.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["text", "category"])
-        writer.writeheader()
-        writer.writerows(rows)
+    intents = small_training_csv(data)
     reviewed = "My activation code never showed up in the app, what now"
     resolve_as(ctx, add_decision(ctx, "fb-1", text=reviewed, intent=intents[1]), "ann", intents[0])
     # a base text the plain split would hold out, labelled differently by a reviewer
