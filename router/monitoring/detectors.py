@@ -27,10 +27,13 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy.stats import binom, chi2_contingency, ks_2samp
+
+from . import effects
 
 BACKENDS = ("alibi", "scipy")
 
@@ -59,23 +62,42 @@ def _check_backend(backend: str) -> str:
 
 
 def increases(
-    classes: np.ndarray, counts: np.ndarray, expected: np.ndarray, p_vals: np.ndarray, top: int = 5
+    classes: np.ndarray,
+    counts: np.ndarray,
+    expected: np.ndarray,
+    p_vals: np.ndarray,
+    top: int = 5,
+    beyond: Callable[[int, float], float] | None = None,
 ) -> list[dict[str, Any]]:
     """The intents whose window count exceeds its expectation, most significant first (at most ``top``).
 
-    ``ratio`` is the window count over the expected count (``None`` when none was expected).
+    ``ratio`` is the window count over the expected count (``None`` when none was expected);
+    ``mix_spread`` how far the other intents sit from their expected shares beyond sampling, and
+    ``p_beyond_mix`` whether this one rose more than that explains (read by the severity, see
+    :mod:`router.monitoring.effects`; not part of the detector's p-value). ``beyond(i, spread)``
+    gives that p-value for intent ``i``; without it, :func:`~router.monitoring.effects.beyond_mix_p`.
     """
+    n = int(np.sum(counts))
     up = [i for i in np.argsort(p_vals, kind="stable") if counts[i] > expected[i]][:top]
-    return [
-        {
-            "class": int(classes[i]),
-            "window_count": int(counts[i]),
-            "expected_count": round(float(expected[i]), 2),
-            "ratio": round(float(counts[i] / expected[i]), 3) if expected[i] > 0 else None,
-            "p_val": float(p_vals[i]),
-        }
-        for i in up
-    ]
+    out = []
+    for i in up:
+        spread = effects.mix_spread(counts, expected, int(i))
+        if beyond is not None:
+            p_mix = beyond(int(i), spread)
+        else:
+            p_mix = effects.beyond_mix_p(int(counts[i]), n, float(expected[i]) / max(1, n), spread, len(counts))
+        out.append(
+            {
+                "class": int(classes[i]),
+                "window_count": int(counts[i]),
+                "expected_count": round(float(expected[i]), 2),
+                "ratio": round(float(counts[i] / expected[i]), 3) if expected[i] > 0 else None,
+                "p_val": float(p_vals[i]),
+                "mix_spread": round(spread, 4),
+                "p_beyond_mix": float(p_mix),
+            }
+        )
+    return out
 
 
 class Detector:
@@ -339,9 +361,19 @@ class PredictionShareDrift(Detector):
         # each intent's own p-value calibrated like the detector's: the chance that some intent of a
         # window drawn from the expected mix is at least this over-represented
         null = self._null_min_p(len(x))
-        calibrated = (1 + np.searchsorted(null, p_vals * (1 + 1e-9), side="right")) / (1 + len(null))
+
+        def calibrate(p: np.ndarray | float) -> np.ndarray:
+            return (1 + np.searchsorted(null, np.asarray(p) * (1 + 1e-9), side="right")) / (1 + len(null))
+
+        counts, n = self._counts(x), len(x)
+
+        def beyond(i: int, spread: float) -> float:
+            # the intent's own test with its share as uncertain as the other intents' shares are;
+            # with no spread, exactly its calibrated p-value above
+            return float(calibrate(effects.share_tail(int(counts[i]), n, float(self.expected[i]), spread)))
+
         classes = np.arange(self.n_classes)
-        return {"increases": increases(classes, self._counts(x), self.expected * len(x), calibrated)}
+        return {"increases": increases(classes, counts, self.expected * n, calibrate(p_vals), beyond=beyond)}
 
     def _extra(self, x: np.ndarray) -> dict[str, Any]:
         p = self._p_values(x)

@@ -42,7 +42,10 @@ def _increase(s: dict[str, Any] | None, where: str) -> str:
         return "no intent rose"
     ratio = f"{s['ratio']:.1f} times" if s.get("ratio") is not None else "none expected"
     intent = s.get("intent", s.get("class"))
-    return f"{intent}: {s['window_count']} tickets {where}, {s['expected_count']:.1f} expected ({ratio})"
+    text = f"{intent}: {s['window_count']} tickets {where}, {s['expected_count']:.1f} expected ({ratio})"
+    if s.get("mix_spread"):  # the other intents moved too: the rise is judged against their spread
+        text += f"; the other intents sit {100 * s['mix_spread']:.0f} % off their expected shares"
+    return text
 
 
 def effect_text(name: str, data: dict[str, Any]) -> str:

@@ -83,7 +83,7 @@ def test_novel_share_below_its_minimum_is_info_unless_the_review_load_rises() ->
 
 
 def test_an_intent_share_is_material_when_doubled_with_ten_more_tickets() -> None:
-    def judged(count: int, expected: float, p_val: float = 1e-6) -> bool:
+    def judged(count: int, expected: float, p_val: float = 1e-6, beyond_mix: float = 1e-4) -> bool:
         data = {
             "threshold": 0.01,
             "increases": [
@@ -93,6 +93,7 @@ def test_an_intent_share_is_material_when_doubled_with_ten_more_tickets() -> Non
                     "expected_count": expected,
                     "ratio": count / expected,
                     "p_val": p_val,
+                    "p_beyond_mix": beyond_mix,
                 }
             ],
         }
@@ -102,6 +103,62 @@ def test_an_intent_share_is_material_when_doubled_with_ten_more_tickets() -> Non
     assert not judged(12, 3.0)  # 4 times but 9 more tickets: a small intent, not an outage
     assert not judged(30, 18.0)  # 12 more tickets but 1.7 times
     assert not judged(22, 7.5, p_val=0.02)  # not significant on its own
+    assert not judged(22, 7.5, beyond_mix=0.2)  # no more than the whole mix moved
+    # the spread of the other intents widens the test: 22 tickets for 7.5 stand out from a mix that
+    # sits where expected, not from one whose intents sit 30 % off their shares
+    assert effects.beyond_mix_p(22, 500, 0.015, 0.0, 67) < 0.01 < effects.beyond_mix_p(22, 500, 0.015, 0.3, 67)
+    assert effects.beyond_mix_p(40, 1000, 0.015, 0.1, 67) < 0.01
+    # the spread leaves the judged intent out: a surge does not widen its own test
+    counts, expected = np.array([10, 10, 10, 30]), np.full(4, 15.0)
+    assert effects.mix_spread(counts, expected, 3) == 0.0 < 0.4 < effects.mix_spread(counts, expected, 0)
+
+
+def _share_severities(windows: list[np.ndarray], prior: np.ndarray) -> list[dict[str, Any]]:
+    """``prediction_share`` on each window, judged as a check judges it (level 1 %: 5 % over 5 votes)."""
+    from router.monitoring.detectors import PredictionShareDrift
+
+    det = PredictionShareDrift(windows[0], p_val=0.01, expected=prior)
+    out = []
+    for x in windows:
+        result = det.predict(x)
+        effects.judge({"prediction_share": result}, None, effects.Minimums())
+        out.append(result["data"])
+    return out
+
+
+def test_a_bounded_mix_shift_is_not_a_surge_and_a_tripled_intent_is() -> None:
+    rng = np.random.default_rng(12)
+    w = np.linspace(1.0, 3.0, 67)  # 67 intents from 0.7 % to 2.2 %, like BANKING77's known ones
+    prior = w / w.sum()
+    shifted = []
+    for _ in range(300):  # every intent's share times a factor from [0.5, 1.5], per window
+        p = prior * rng.uniform(0.5, 1.5, len(prior))
+        shifted.append(rng.choice(len(prior), 500, p=p / p.sum()).astype(np.float32)[:, None])
+    judged = _share_severities(shifted, prior)
+    # windows with one intent at twice its expected count, 10 tickets above it and significant on
+    # its own: judged on that intent's point estimate alone, every one of them was an alert
+    lookalikes = [
+        d
+        for d in judged
+        if any(
+            s["p_val"] < d["threshold"] and s["ratio"] >= 2 and s["window_count"] - s["expected_count"] >= 10
+            for s in d["increases"]
+        )
+    ]
+    assert len(lookalikes) >= 20  # 7 % of the windows or more
+    assert sum(d["is_drift"] for d in judged) <= 3  # at most 1 % of the windows alert
+    assert sum(d["severity"] == "info" for d in lookalikes) >= len(lookalikes) - 3
+    # the rest of the window moved as much: a factor from [0.5, 1.5] is a spread of about 0.29
+    assert float(np.median([d["increases"][0]["mix_spread"] for d in lookalikes])) > 0.2
+
+    tripled = []
+    for _ in range(60):  # one intent's share tripled, the rest of the mix as expected
+        p = prior.copy()
+        p[rng.integers(len(p))] *= 3
+        tripled.append(rng.choice(len(prior), 1000, p=p / p.sum()).astype(np.float32)[:, None])
+    found = _share_severities(tripled, prior)
+    assert sum(d["severity"] == "warning" for d in found) >= 57
+    assert all(d["effect"]["material_intents"] for d in found if d["is_drift"])
 
 
 def test_the_hour_gives_a_verdict_against_the_same_hour_of_previous_days() -> None:
