@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import time
@@ -12,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from . import api, logs, web
+from ._json import OrjsonProvider
 from .api._common import refuse_nul_in_parameters
 from .config import Settings, load_settings
 from .context import Context, build_context
@@ -21,12 +23,31 @@ log = logging.getLogger("router.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+class _Flask(Flask):
+    """Flask, asking once per function whether it is a coroutine function.
+
+    Flask asks ``inspect`` for every hook and the view on every request (eleven times for a ticket);
+    the answer never changes for a function. Bound methods (a class-based view's per request) are
+    asked by their function, so the cache holds only the app's functions.
+    """
+
+    _sync: dict[Any, bool] = {}
+
+    def ensure_sync(self, func: Any) -> Any:
+        key = getattr(func, "__func__", func)
+        is_coroutine = self._sync.get(key)
+        if is_coroutine is None:
+            is_coroutine = self._sync[key] = inspect.iscoroutinefunction(func)
+        return self.async_to_sync(func) if is_coroutine else func
+
+
 def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings | None = None) -> Flask:
     """Build the Flask app; ``settings`` defaults to the ``ROUTER_*`` environment."""
     settings = settings or load_settings()
     settings.check_production()
     logs.configure(settings.log_level)
-    app = Flask(__name__)
+    app = _Flask(__name__)
+    app.json = OrjsonProvider(app)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

@@ -41,6 +41,7 @@ def _child_exit(_server: Any, worker: Any) -> None:
 def _post_worker_init(worker: Any) -> None:
     """Load and warm the active model before the worker takes its first request."""
     context = worker.wsgi.extensions["router"]
+    context.runtime.freeze_gc = True
     try:
         context.runtime.refresh()
     except Exception:  # the worker still serves; /readyz reports what is missing

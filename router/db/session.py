@@ -14,6 +14,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from .._json import dumps_column, loads_column
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -39,10 +41,22 @@ def make_engine(url: str) -> Engine:
         path = _sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 10},
+            json_serializer=dumps_column,
+            json_deserializer=loads_column,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        json_serializer=dumps_column,
+        json_deserializer=loads_column,
+    )
 
 
 class Database:

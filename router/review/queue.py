@@ -40,6 +40,10 @@ _ITEMS = cast(Table, ReviewItem.__table__)
 _REASONS = cast(Table, ReviewItemReason.__table__)
 
 
+_INSERT_ITEM = insert(_ITEMS).returning(_ITEMS.c.id)  # built once: its cache key is computed once
+_INSERT_REASON = insert(_REASONS)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -59,7 +63,7 @@ def record_decision(conn: Connection, ticket_id: int, text: str, decision: Mappi
         # rule and plugin reasons are free text: cut to the column so a long one cannot fail intake
         reasons = list(dict.fromkeys(str(r)[:REASON_MAX] for r in decision["review_reasons"]))
         item_id = conn.execute(
-            insert(_ITEMS).returning(_ITEMS.c.id),
+            _INSERT_ITEM,
             {
                 "ticket_id": ticket_id,
                 "decision_id": decision["id"],
@@ -77,7 +81,7 @@ def record_decision(conn: Connection, ticket_id: int, text: str, decision: Mappi
                 "enqueued_at": decision["decided_at"] or utcnow(),
             },
         ).scalar_one()
-        conn.execute(insert(_REASONS), [{"item_id": item_id, "reason": r} for r in reasons])
+        conn.execute(_INSERT_REASON, [{"item_id": item_id, "reason": r} for r in reasons])
     if decision["revision"] > 1:
         conn.execute(
             update(_ITEMS)

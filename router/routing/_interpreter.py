@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -304,7 +305,7 @@ class _Interpreter:
                 for part in focus:
                     self._collect(part, pairs)
                 return
-        children: list[ast.AST] = list(ast.iter_child_nodes(node))
+        children = list(_children(node))
         if isinstance(node, _RECORDED):
             if node not in self.values:
                 return
@@ -315,6 +316,12 @@ class _Interpreter:
                 children.remove(node.func)
         for child in children:
             self._collect(child, pairs)
+
+
+@functools.lru_cache(maxsize=16384)
+def _children(node: ast.AST) -> tuple[ast.AST, ...]:
+    """A node's direct children (cached: trees never change once compiled)."""
+    return tuple(ast.iter_child_nodes(node))
 
 
 def _describe(exc: Exception) -> str:

@@ -267,7 +267,10 @@ def matches(text: Any, pattern: Any, flags: Any = "") -> bool:
     if timeout <= 0:
         raise LimitExceeded("time budget exhausted before matching")
     try:
-        return compiled.search(text, timeout=timeout) is not None
+        # concurrent=False: the regex module would release the GIL for every search of a str, and a
+        # request thread then waits up to the interpreter's switch interval (5 ms) to get it back
+        # while another thread runs; the search itself takes microseconds, and the timeout bounds it.
+        return compiled.search(text, timeout=timeout, concurrent=False) is not None
     except TimeoutError:
         raise LimitExceeded(f"regular expression timed out after {timeout * 1000:.0f} ms") from None
 
