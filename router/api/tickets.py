@@ -27,7 +27,7 @@ class Tickets(MethodView):
         + FULL_DECISION_DOC,
     )
     @blp.response(201, DecisionAckOut, description="decided and stored (new ticket or changed content)")
-    @blp.alt_response(200, schema=DecisionAckOut, description="a retry: the stored decision, not decided again")
+    @blp.alt_response(200, schema=DecisionAckOut, description="a retry: the stored decision, nothing new stored")
     def post(self) -> tuple[dict[str, Any], int] | Response:
         """Decide a ticket sent as the router's generic JSON."""
         if "X-Router-Signature" in request.headers:

@@ -1,7 +1,7 @@
 """Intake: store a ticket idempotently and answer with its decision.
 
 Helpdesks retry. The same source + id with the same subject and body gets the stored decision
-back without deciding again; changed content is decided again and stored as a new revision.
+back and nothing new is stored; changed content is decided again and stored as a new revision.
 The caller gets an answer only after the ticket and its decision are committed.
 """
 

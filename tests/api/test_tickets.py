@@ -55,7 +55,7 @@ def test_a_ticket_gets_an_explained_decision_when_asked(client, token, query, pr
     assert isinstance(d["needs_review"], bool) and isinstance(d["review_reasons"], list)
 
 
-def test_a_retry_returns_the_stored_decision_without_deciding_again(client, token, ctx) -> None:
+def test_a_retry_returns_the_stored_decision_and_stores_nothing_new(client, token, ctx) -> None:
     headers = token("ingest")
     first = post(client, STOLEN, headers)
     again = post(client, STOLEN, headers)
@@ -75,6 +75,15 @@ def test_changed_content_is_decided_again_as_a_new_revision(client, token, ctx) 
     assert [d["revision"] for d in shown["decisions"]] == [2, 1]
     assert shown["decisions"][0]["intent"] == resp.json["intent"]
     assert shown["decisions"][1]["intent"] != resp.json["intent"]
+
+
+def test_values_beyond_64_bits_or_unicode_in_metadata_are_stored_and_answered(client, token) -> None:
+    # The JSON columns and answers are written by orjson, which refuses integers beyond 64 bits: such a
+    # value still round-trips (the standard encoder takes over), and text outside ASCII comes back as sent.
+    ticket = {**STOLEN, "metadata": {"order": 2**70, "name": "Zoë 東京", "ratio": 0.25}}
+    assert post(client, ticket, token("ingest")).status_code == 201
+    shown = client.get("/v1/tickets/generic/T-1", headers=token("viewer"))
+    assert shown.status_code == 200 and shown.json["metadata"] == ticket["metadata"]
 
 
 def test_html_quotes_and_signatures_are_cut_before_classifying(client, token) -> None:
