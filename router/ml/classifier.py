@@ -89,6 +89,7 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         sublinear_tf: bool = True,
         linear_model: str = "svm",
         C: float = 0.7,
+        class_weight: str | None = "balanced",
         nb_weight: float = 0.025,
         nb_alpha: float = 0.003,
         max_iter: int = 5000,
@@ -107,12 +108,17 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         self.sublinear_tf = sublinear_tf
         self.linear_model = linear_model
         self.C = C
+        self.class_weight = class_weight
         self.nb_weight = nb_weight
         self.nb_alpha = nb_alpha
         self.max_iter = max_iter
         self.calibration_cv = calibration_cv
         self.n_jobs = n_jobs
         self.random_state = random_state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("class_weight", None)  # artefacts older than class weighting trained without it
+        super().__setstate__(state)
 
     def __sklearn_tags__(self) -> Any:
         """Declare the input as a 1-D collection of strings (scikit-learn estimator tags)."""
@@ -162,11 +168,17 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
 
     def _make_model(self) -> LinearSVC | LogisticRegression:
         if self.linear_model == "svm":
-            return LinearSVC(C=self.C, max_iter=self.max_iter, random_state=self.random_state)
+            return LinearSVC(
+                C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.random_state
+            )
         if self.linear_model == "logreg":
             # newton-cg: scikit-learn 1.6's lbfgs call trips a SciPy 1.17 DeprecationWarning.
             return LogisticRegression(
-                C=self.C, solver="newton-cg", max_iter=self.max_iter, random_state=self.random_state
+                C=self.C,
+                class_weight=self.class_weight,
+                solver="newton-cg",
+                max_iter=self.max_iter,
+                random_state=self.random_state,
             )
         raise ValueError(f"linear_model must be 'svm' or 'logreg', got {self.linear_model!r}")
 

@@ -36,6 +36,12 @@ from router.ml.thresholds import (
 
 Progress = Callable[[str], None]
 
+#: share of the labelled rows held out for the card's metrics and the quality gate.  0.10 rather than
+#: 0.15: the classifier and its out-of-fold thresholds get 6 % more rows (BANKING77: test share
+#: auto-routed at 0.97 87.9 % -> 88.4 %, out-of-fold 85.0 % -> 86.5 %), and 1,000 held-out rows
+#: still measure accuracy to about +-1.8 points (95 %).
+DEFAULT_HOLDOUT_FRACTION = 0.10
+
 
 @dataclass
 class TrainResult:
@@ -101,7 +107,7 @@ def train_model(
     *,
     target_precision: float = 0.97,
     intent_floor: float = DEFAULT_INTENT_FLOOR,
-    holdout_fraction: float = 0.15,
+    holdout_fraction: float = DEFAULT_HOLDOUT_FRACTION,
     random_state: int | None = 0,
     params: Mapping[str, Any] | None = None,
     progress: Progress | None = None,

@@ -151,6 +151,27 @@ def test_pickle_round_trip(small_clf: IntentClassifier, small_test) -> None:
     assert np.array_equal(again.predict_proba_one(texts[0]), small_clf.predict_proba_one(texts[0]))
 
 
+def test_artefact_older_than_class_weighting_loads(small_clf: IntentClassifier, small_test) -> None:
+    texts = small_test[0][:20]
+    old = pickle.loads(pickle.dumps(small_clf))
+    del old.__dict__["class_weight"]  # as pickled before the parameter existed
+    again = pickle.loads(pickle.dumps(old))
+    assert again.get_params()["class_weight"] is None  # what such a model was trained with
+    assert np.array_equal(again.predict_proba(texts), small_clf.predict_proba(texts))
+
+
+def test_class_weight_reaches_the_linear_model(small_data) -> None:
+    rare = small_data[1][0]
+    rows = [i for i, lab in enumerate(small_data[1]) if lab != rare or i % 4 == 0]  # one intent cut to a quarter
+    texts, labels = [small_data[0][i] for i in rows], [small_data[1][i] for i in rows]
+    assert IntentClassifier().class_weight == "balanced"
+    plain = IntentClassifier(class_weight=None, calibration_cv=0, pair_window=0).fit(texts, labels)
+    weighted = IntentClassifier(calibration_cv=0, pair_window=0).fit(texts, labels)
+    rare_col = list(plain.classes_).index(rare)
+    # the rare intent's examples weigh more, so it scores higher than without weights
+    assert weighted.predict_proba(texts)[:, rare_col].mean() > plain.predict_proba(texts)[:, rare_col].mean()
+
+
 def test_binary_problem_and_no_calibration() -> None:
     texts = ["card stolen", "my card was stolen", "lost my card", "exchange rate", "what rate", "fx rate"]
     labels = ["card", "card", "card", "fx", "fx", "fx"]

@@ -25,7 +25,7 @@ def test_quality_targets_on_test_set(full_result: TrainResult, banking_test: Tra
         thresholds=model.thresholds,
         default_threshold=model.default_threshold,
     )
-    assert metrics["accuracy"] >= 0.915
+    assert metrics["accuracy"] >= 0.918
     assert metrics["ece"] <= 0.03
     assert metrics["coverage_at_precision"]["0.97"] >= 0.85
     # thresholds chosen on the out-of-fold predictions of the training part, 0.97 overall
@@ -35,8 +35,8 @@ def test_quality_targets_on_test_set(full_result: TrainResult, banking_test: Tra
     assert metrics["auto_routed_accuracy"] >= 0.965
     assert metrics["auto_routed_share"] >= 0.86
     preds = model.predict_batch(banking_test.texts, explain=False)
-    assert np.mean([not p.needs_review for p in preds]) >= 0.86
-    assert full_result.metrics["n"] == len(full_result.holdout_texts) > 1400
+    assert np.mean([not p.needs_review for p in preds]) >= 0.875
+    assert full_result.metrics["n"] == len(full_result.holdout_texts) > 1000  # the 10 % hold-out
     assert full_result.train_seconds < 120
 
 

@@ -13,7 +13,7 @@ from router.cli import main
 from router.config import REPO_ROOT
 from router.ml.data import fingerprint_rows, load_training_csv
 from router.ml.normalize import normalize_text
-from router.ml.train import _split
+from router.ml.train import DEFAULT_HOLDOUT_FRACTION, _split
 from router.review.feedback import FeedbackLabel, FeedbackSet, merge
 from tests.conftest import make_env, prepare_home
 
@@ -103,7 +103,7 @@ def test_train_from_feedback_reports_conflicts_and_keeps_reviewed_tickets_out_of
     resolve_as(ctx, add_decision(ctx, "fb-1", text=reviewed, intent=intents[1]), "ann", intents[0])
     # a base text the plain split would hold out, labelled differently by a reviewer
     base = load_training_csv(data)
-    _, held, _, held_labels = _split(base.texts, base.labels, 0.15, 0)
+    _, held, _, held_labels = _split(base.texts, base.labels, DEFAULT_HOLDOUT_FRACTION, 0)
     planted, planted_label = held[0], held_labels[0]
     other = next(i for i in intents if i != planted_label)
     resolve_as(ctx, add_decision(ctx, "fb-2", text=planted), "ann", other)
