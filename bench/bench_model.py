@@ -2,8 +2,8 @@
 
 Run: ``.venv/bin/python bench/bench_model.py``.  Prints figures only (no assertions).
 
-* training: ``train_model`` on the full train.csv (it holds out 15 % for metrics; thresholds come
-  from the out-of-fold predictions of the other 85 %, see ``bench/bench_thresholds.py``);
+* training: ``train_model`` on the full train.csv (it holds out 10 % for metrics; thresholds come
+  from the out-of-fold predictions of the other 90 %, see ``bench/bench_thresholds.py``);
 * quality: accuracy / macro-F1 / ECE / coverage on the real test.csv;
 * latency: ``RouterModel.predict`` (fast path: classify + explanation + routing decision) on every
   test text one at a time, versus scikit-learn's ``predict_proba([text])`` for one text;
@@ -59,7 +59,7 @@ def main() -> None:
 
     start = time.perf_counter()
     result = train_model(train.texts, train.labels)
-    print(f"training (train_model, 85 % fit + 15 % hold-out): {time.perf_counter() - start:.1f} s")
+    print(f"training (train_model, {len(result.holdout_texts)} rows held out): {time.perf_counter() - start:.1f} s")
     model = result.model
     print(f"  calibration temperature: {model.classifier.temperature_:.4f}")
     print(f"  features: {model.classifier.fast_coef_.shape[0]}, default threshold {model.default_threshold:.3f}")

@@ -4,8 +4,8 @@ Run: ``.venv/bin/python bench/bench_thresholds.py``.  Prints figures only (no as
 
 Protocols (the test set is never used for choosing anything):
 
-* **full**: ``train_model`` on the whole train.csv (85 % fit, thresholds on its out-of-fold
-  predictions, 15 % hold-out for the card);
+* **full**: ``train_model`` on the whole train.csv (90 % fit, thresholds on its out-of-fold
+  predictions, 10 % hold-out for the card);
 * **20 per intent**: the training split cut to 20 random examples per intent (a small helpdesk's
   first model), three samples.
 
