@@ -10,7 +10,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from . import api, logs, web
 from ._json import OrjsonProvider
@@ -41,12 +42,23 @@ class _Flask(Flask):
         return self.async_to_sync(func) if is_coroutine else func
 
 
+class _CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building the signer for a request that sent no session
+    cookie (every API and webhook call); the admin pages' sessions are unchanged."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None, settings: Settings | None = None) -> Flask:
     """Build the Flask app; ``settings`` defaults to the ``ROUTER_*`` environment."""
     settings = settings or load_settings()
     settings.check_production()
     logs.configure(settings.log_level)
     app = _Flask(__name__)
+    app.session_interface = _CookieSessions()
     app.json = OrjsonProvider(app)
     app.config.update(
         SECRET_KEY=settings.secret_key,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import email.utils
 import fcntl
 import json
 import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -141,8 +143,23 @@ def _worker_class(settings: Settings) -> Any:
     return worker_class(settings.read_timeout_s, settings.max_body_bytes)
 
 
+_DATE: tuple[int, str] = (0, "")
+
+
+def _http_date(timestamp: float | None = None) -> str:
+    """gunicorn's ``Date`` header, formatted once a second instead of for every answer."""
+    global _DATE
+    if timestamp is not None:
+        return email.utils.formatdate(timestamp, usegmt=True)
+    now = int(time.time())
+    if _DATE[0] != now:
+        _DATE = (now, email.utils.formatdate(now, usegmt=True))
+    return _DATE[1]
+
+
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
     gunicorn.util.write_error = _write_json_error  # workers are forked from this process and keep it
+    gunicorn.util.http_date = _http_date
     root = settings.home / "prometheus"
     if not _metrics_mode_unset():
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
