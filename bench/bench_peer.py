@@ -51,7 +51,7 @@ from bench_http import free_port, wait_ready
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
-VARIANTS = [v.strip() for v in os.environ.get("BENCH_VARIANTS", "buffered:2").split(",") if v.strip()]
+VARIANTS = [v.strip() for v in os.environ.get("BENCH_VARIANTS", "buffered:1,buffered:2").split(",") if v.strip()]
 PROFILE = os.environ.get("BENCH_PROFILE", "1") == "1"
 MLSERVER_DEFAULT = os.environ.get("BENCH_MLSERVER_DEFAULT", "0") == "1"
 FULL = os.environ.get("BENCH_FULL", "1") == "1"

@@ -54,7 +54,7 @@ class Settings:
     replay_window_s: int = 300
     max_body_bytes: int = 1024 * 1024
     read_timeout_s: float = 10.0  # a request not received whole by then is answered 408
-    server_threads: int = 2  # request threads per `router serve` worker
+    server_threads: int = 1  # request threads per `router serve` worker
     server_worker: str = "buffered"  # or "gthread" (gunicorn's own: only behind a buffering proxy)
     target_precision: float = 0.97
     intent_precision_floor: float = 0.90
@@ -191,7 +191,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         replay_window_s=_int(env, "ROUTER_REPLAY_WINDOW_S", 300),
         max_body_bytes=_int(env, "ROUTER_MAX_BODY_BYTES", 1024 * 1024),
         read_timeout_s=max(0.1, _float(env, "ROUTER_READ_TIMEOUT_S", 10.0)),
-        server_threads=max(1, _int(env, "ROUTER_THREADS", 2)),
+        server_threads=max(1, _int(env, "ROUTER_THREADS", 1)),
         server_worker=_choice(env, "ROUTER_SERVER_WORKER", ("buffered", "gthread")),
         target_precision=_float(env, "ROUTER_TARGET_PRECISION", 0.97),
         intent_precision_floor=_float(env, "ROUTER_INTENT_PRECISION_FLOOR", 0.90),

@@ -44,6 +44,7 @@ def _post_worker_init(worker: Any) -> None:
     """Load and warm the active model before the worker takes its first request."""
     context = worker.wsgi.extensions["router"]
     context.runtime.freeze_gc = True
+    context.runtime.refresh_in_background = True
     try:
         context.runtime.refresh()
     except Exception:  # the worker still serves; /readyz reports what is missing

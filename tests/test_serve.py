@@ -150,20 +150,20 @@ def test_activate_and_roll_back_under_load_without_a_failed_request(served, trai
     results: list[tuple[int, str | None]] = []
     stop = threading.Event()
 
-    def load() -> None:
+    def load(name: str) -> None:  # each thread its own tickets: a repeated id is a retry, answered as stored
         with requests.Session() as http:
             i = 0
             while not stop.is_set():
                 resp = http.post(
                     f"{base}/v1/tickets?explain=full",
-                    json={"id": f"load-{i}", "body": "Where is my new card?"},
+                    json={"id": f"load-{name}-{i}", "body": "Where is my new card?"},
                     headers=auth,
                     timeout=30,
                 )
                 results.append((resp.status_code, resp.json().get("model_version")))
                 i += 1
 
-    threads = [threading.Thread(target=load) for _ in range(2)]
+    threads = [threading.Thread(target=load, args=(name,)) for name in "ab"]
     for t in threads:
         t.start()
     try:

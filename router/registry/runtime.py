@@ -72,17 +72,43 @@ class ModelRuntime:
         # middle of a request); frozen, they are left to reference counting, which frees a replaced
         # model all the same.
         self.freeze_gc = False
+        # ``router serve`` sets this too: a worker with one request thread would otherwise stall its
+        # requests while the request that noticed a new version loads it (about a second). A change
+        # this process made (``invalidate``) and a worker with no model yet still read at once.
+        self.refresh_in_background = False
 
     def serving(self) -> Serving:
         # Another thread may be loading a new version: keep serving with the current one, and
         # wait for the lock only when there is nothing to serve with yet.
         stale = time.monotonic() - self._checked_at >= self.poll_s
-        if stale and self._lock.acquire(blocking=self._serving.active is None):
+        if not stale:
+            return self._serving
+        if self.refresh_in_background and self._serving.active is not None and self._checked_at != float("-inf"):
+            self._refresh_soon()
+        elif self._lock.acquire(blocking=self._serving.active is None):
             try:
                 self._refresh_locked()
             finally:
                 self._lock.release()
         return self._serving
+
+    def _refresh_soon(self) -> None:
+        """Read the slots (and load what changed) in a thread of its own; this request goes on with
+        the models in service. One refresh at a time: the lock passes to the thread, which frees it."""
+        if not self._lock.acquire(blocking=False):
+            return
+
+        def run() -> None:
+            try:
+                self._refresh_locked()
+            finally:
+                self._lock.release()
+
+        try:
+            threading.Thread(target=run, name="model-refresh", daemon=True).start()
+        except BaseException:
+            self._lock.release()
+            raise
 
     def current(self) -> Loaded:
         """The active model; raises ``ServiceUnavailable`` when none is registered or loadable."""
