@@ -20,7 +20,7 @@ rules and plugins, committed before its 2xx. The texts are the test set shuffled
 floods the outage-burst plugin.
 
 MLServer comes from the ``bench`` extra (``pip install -e '.[bench]'``); without it the rest runs.
-Settings: ``BENCH_ROUNDS`` (3), ``BENCH_SECONDS`` (10 per run), ``BENCH_VARIANTS`` (``buffered:2``;
+Settings: ``BENCH_ROUNDS`` (3), ``BENCH_SECONDS`` (10 per run), ``BENCH_VARIANTS`` (``buffered:1,buffered:2``;
 a comma list of ``worker:threads`` with worker ``buffered`` or ``gthread``, optionally behind ``nginx+``,
 Debian's nginx buffering in front with one worker process), ``BENCH_PROFILE`` (1).
 """

@@ -55,7 +55,9 @@ def client(port: int, token: str, seconds: float, queue: mp.Queue) -> None:  # t
 
 
 def main() -> None:
-    home = ensure_home()
+    # A home of its own: thousands of tickets another benchmark just sent would be an outage burst to
+    # the default plugins, and the candidate's contracts gate (run on activation) would see it.
+    home = ensure_home("home-swap")
     env = {**os.environ, "ROUTER_HOME": str(home), "ROUTER_LOG_LEVEL": "WARNING"}
     old, new = second_version(env)
     token = subprocess.run(
@@ -77,12 +79,14 @@ def main() -> None:
         wait_ready(port, "/readyz")
         auth = {"Authorization": f"Bearer {token}"}
         # the first activation runs the gates; later ones reuse the passing report
-        requests.post(
+        warm = requests.post(
             f"http://127.0.0.1:{port}/v1/models/{new}/activate",
             json={"reason": "bench warm-up"},
             headers=auth,
             timeout=600,
-        ).raise_for_status()
+        )
+        if warm.status_code != 200:
+            raise SystemExit(f"activating {new} was refused: {warm.status_code} {warm.text}")
         requests.post(
             f"http://127.0.0.1:{port}/v1/models/rollback", json={"reason": "bench"}, headers=auth, timeout=60
         ).raise_for_status()
