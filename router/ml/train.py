@@ -119,7 +119,7 @@ def train_model(
     Steps: stratified hold-out split, fit :class:`IntentClassifier` (``params`` override its
     defaults; ``random_state`` is used unless ``params`` sets one), choose per-intent thresholds
     on its out-of-fold predictions (overall ``target_precision``, ``intent_floor`` per intent),
-    keep the ambiguity and novel rules where they buy precision, evaluate on the hold-out.
+    keep the ambiguity rule where it buys precision (the novel rule always), evaluate on the hold-out.
     ``progress`` receives step names.
     ``train_only`` rows (texts, labels) join the training part after the split and are never
     held out (reviewed tickets must not be evaluated on).
