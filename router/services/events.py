@@ -169,4 +169,3 @@ def event_answer(inbound: Inbound, stored: bool) -> dict[str, Any]:
         "ticket_id": inbound.external_id,
         "duplicate": not stored,
     }
-
