@@ -327,7 +327,6 @@ def profile_stages(home: Path, token: str, texts: Path, n: int = 400) -> None:
     stages: list[tuple[str, Callable[[], float]]] = [
         ("validation (TicketIn.load)", lambda: ms(("api/webhooks.py", "_load"))),
         ("normalise text", lambda: ms(("services/intake.py", "_normalised"))),
-        ("idempotency read", lambda: ms(("services/intake.py", "_replay"))),
         ("model: predict + explanation", lambda: ms(("services/decide.py", "_predict"))),
         ("rules + plugins", lambda: ms(("services/decide.py", "decision_for"))),
         ("store (one transaction, commit)", lambda: ms(("services/intake.py", "_store"))),

@@ -2,7 +2,7 @@
 
 Protocol (shared with ``bench/novelty.py``): BANKING77 train + test, normalised; ten intents drawn
 at random (seed 7) are never trained on. The 67 known intents are split 70/30 (stratified): the
-70 % trains a model the way ``router train`` does (its own 15 % hold-out becomes the drift
+70 % trains a model the way ``router train`` does (its own 10 % hold-out becomes the drift
 reference), the 30 % is the "production" pool windows are drawn from. An alert is a check whose
 severity is ``warning`` or ``critical`` (significant *and* at least the minimum material effect,
 ``router.monitoring.effects``); ``significant`` is what the p-values alone would have said.
