@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, RowMapping, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..context import Context
 from ..db import Decision, Ticket
+from ..db.driver import DriverStatement
 from ..delivery import enqueue_decision, outbox
 from ..errors import NotFound, ValidationError
 from ..ml.normalize import normalize_text
@@ -79,12 +80,21 @@ _DECISIONS_OF = (
     select(_DECISIONS).where(_DECISIONS.c.ticket_id == bindparam("ticket_id")).order_by(_DECISIONS.c.revision.desc())
 )
 # The write path's statements, built once: SQLAlchemy then computes each one's cache key once too.
-_FIND_LOCKED = _FIND.with_for_update()
+# A new ticket's three statements run on the driver's cursor (see router.db.driver).
+_TICKET_VALUES = (
+    "subject", "body", "text", "requester", "channel", "language", "tags", "metadata", "created_at",
+    "content_hash", "updated_at",
+)  # fmt: skip
+_FIND_LOCKED = DriverStatement(_FIND.with_for_update(), ("source", "external_id"))
 _LATEST = _DECISIONS_OF.limit(1)
-_INSERT_TICKET = insert(_TICKETS).returning(_TICKETS.c.id)
+_INSERT_TICKET = DriverStatement(
+    insert(_TICKETS).returning(_TICKETS.c.id), ("source", "external_id", "received_at", *_TICKET_VALUES)
+)
 _UPDATE_TICKET = update(_TICKETS).where(_TICKETS.c.id == bindparam("ticket_pk"))
 _LAST_REVISION = select(func.max(_DECISIONS.c.revision)).where(_DECISIONS.c.ticket_id == bindparam("ticket_id"))
-_INSERT_DECISION = insert(_DECISIONS).returning(_DECISIONS.c.id)
+_INSERT_DECISION = DriverStatement(
+    insert(_DECISIONS).returning(_DECISIONS.c.id), (*_DECISION_FIELDS, "ticket_id", "content_hash")
+)
 
 
 def decision_out(source: str, external_id: str, row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
@@ -97,9 +107,14 @@ def decision_out(source: str, external_id: str, row: Mapping[str, Any] | RowMapp
     }
 
 
-def _find(conn: Connection, source: str, external_id: str, lock: bool = False) -> Row[Any] | None:
-    stmt = _FIND_LOCKED if lock else _FIND
-    return conn.execute(stmt, {"source": source, "external_id": external_id}).first()
+def _find(conn: Connection, source: str, external_id: str, lock: bool = False) -> tuple[int, str] | None:
+    """The stored ticket's ``(id, content_hash)``; ``lock`` holds it until the transaction ends."""
+    params = {"source": source, "external_id": external_id}
+    if lock:
+        found: tuple[int, str] | None = _FIND_LOCKED.one(conn, params)
+        return found
+    row = conn.execute(_FIND, params).first()
+    return None if row is None else (row.id, row.content_hash)
 
 
 def _latest(conn: Connection, t: dict[str, Any], ticket_id: int) -> IntakeResult:
@@ -111,8 +126,8 @@ def _latest(conn: Connection, t: dict[str, Any], ticket_id: int) -> IntakeResult
 def _replay(ctx: Context, t: dict[str, Any]) -> IntakeResult | None:
     with ctx.db.engine.connect() as conn:
         existing = _find(conn, t["source"], t["id"])
-        if existing is not None and existing.content_hash == t["content_hash"]:
-            return _latest(conn, t, existing.id)
+        if existing is not None and existing[1] == t["content_hash"]:
+            return _latest(conn, t, existing[0])
     return None
 
 
@@ -159,22 +174,20 @@ def _store(ctx: Context, t: dict[str, Any], decision: dict[str, Any]) -> IntakeR
     }
     with ctx.db.write() as conn:
         ticket = _find(conn, t["source"], t["id"], lock=True)
-        if ticket is not None and ticket.content_hash == t["content_hash"]:
-            return _latest(conn, t, ticket.id)
+        if ticket is not None and ticket[1] == t["content_hash"]:
+            return _latest(conn, t, ticket[0])
         if ticket is None:
-            ticket_id = conn.execute(
-                _INSERT_TICKET, {"source": t["source"], "external_id": t["id"], "received_at": now, **values}
-            ).scalar_one()
+            ticket_id = _INSERT_TICKET.one(
+                conn, {"source": t["source"], "external_id": t["id"], "received_at": now, **values}
+            )[0]
             revision = 1
         else:
-            ticket_id = ticket.id
+            ticket_id = ticket[0]
             conn.execute(_UPDATE_TICKET, {**values, "ticket_pk": ticket_id})
             last = conn.scalar(_LAST_REVISION, {"ticket_id": ticket_id})
             revision = (last or 0) + 1
         row = {**{k: decision[k] for k in _DECISION_FIELDS if k != "revision"}, "revision": revision}
-        row["id"] = conn.execute(
-            _INSERT_DECISION, {**row, "ticket_id": ticket_id, "content_hash": t["content_hash"]}
-        ).scalar_one()
+        row["id"] = _INSERT_DECISION.one(conn, {**row, "ticket_id": ticket_id, "content_hash": t["content_hash"]})[0]
         review_queue.record_decision(conn, ticket_id, t["text"], row)
         queued = enqueue_decision(
             conn,
