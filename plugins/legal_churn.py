@@ -8,6 +8,7 @@ still counts as a cancellation.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -71,10 +72,19 @@ def _negated(text: str, start: int) -> bool:
     return any(w in _NEGATORS or w.endswith("n't") for w in before)
 
 
+@functools.lru_cache(maxsize=8)
+def _any_risk(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str]:
+    """One pattern that matches where any of ``patterns`` does: most tickets hold no risk phrase at all,
+    and one search answers that for about half the cost of searching with each pattern."""
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns))
+
+
 def find_risks(text: str) -> dict[str, str]:
     """Each kind of risk found, with the phrase that showed it (negated phrases do not count)."""
     lowered = str(text or "")[:_MAX_CHARS].lower().replace("\u2019", "'")
     found: dict[str, str] = {}
+    if _any_risk(tuple(RISKS.values())).search(lowered) is None:
+        return found
     for kind, pattern in RISKS.items():
         for m in pattern.finditer(lowered):
             if not _negated(lowered, m.start()):

@@ -41,6 +41,7 @@ class PluginHost:
         self.pm.add_hookspecs(hooks)
         self.infos: list[PluginInfo] = []
         self._connectors: dict[str, Any] | None = None
+        self._dispatch: dict[str, tuple[list[Any], tuple[tuple[Any, str, tuple[str, ...]], ...]]] = {}
         self.register(BuiltinAdapters(), "builtin-adapters", "router.adapters")
         from .helpdesks import BuiltinConnectors
 
@@ -118,21 +119,29 @@ class PluginHost:
 
     def call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
         """Call every implementation of a hook on its own, so one failing plugin cannot stop the others."""
-        from .monitoring.metrics import PLUGIN_ERRORS
-
         results = []
-        caller = getattr(self.pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):
-            args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+        for function, plugin_name, argnames in self._calls(hook_name):
             try:
-                result = impl.function(**args)
+                result = function(**{k: kwargs[k] for k in argnames if k in kwargs})
             except Exception as exc:
-                log.error("plugin %s raised in %s: %s", impl.plugin_name, hook_name, exc, exc_info=exc)
-                PLUGIN_ERRORS.labels(plugin=impl.plugin_name, hook=hook_name).inc()
+                from .monitoring.metrics import PLUGIN_ERRORS
+
+                log.error("plugin %s raised in %s: %s", plugin_name, hook_name, exc, exc_info=exc)
+                PLUGIN_ERRORS.labels(plugin=plugin_name, hook=hook_name).inc()
                 continue
             if result is not None:
                 results.append(result)
         return results
+
+    def _calls(self, hook_name: str) -> tuple[tuple[Any, str, tuple[str, ...]], ...]:
+        """A hook's implementations in call order with the arguments each takes, worked out again only
+        when a plugin is registered or unregistered (hooks run several times for every ticket)."""
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        cached = self._dispatch.get(hook_name)
+        if cached is None or cached[0] != impls:
+            calls = tuple((i.function, i.plugin_name, tuple(i.argnames)) for i in reversed(impls))
+            cached = self._dispatch[hook_name] = (impls, calls)
+        return cached[1]
 
     def connectors(self, settings: Any) -> dict[str, Any]:
         """Write-back connectors by source, built once per process from every plugin."""

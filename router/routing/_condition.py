@@ -70,6 +70,22 @@ def _source(node: ast.AST, limit: int = 200) -> str:
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:
+    # Short strings and numbers, nearly every value an explanation shows, come out of reprlib as
+    # plain repr(); answer those directly (same text) and leave the rest to reprlib.
+    kind = type(value)
+    if kind is str:
+        if len(value) <= _REPR.maxstring:
+            text = repr(value)
+            if len(text) <= _REPR.maxstring and len(text) <= limit:
+                return text
+    elif kind is int:
+        text = repr(value) if value.bit_length() < 256 else ""
+        if text and len(text) <= _REPR.maxlong and len(text) <= limit:
+            return text
+    elif kind is bool or kind is float or value is None:
+        text = repr(value)
+        if len(text) <= _REPR.maxother and len(text) <= limit:
+            return text
     try:
         text = _REPR.repr(value)
     except Exception:  # a plugin's value whose repr fails, an integer too long to print...

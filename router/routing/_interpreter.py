@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ast
 import functools
+import operator
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from router.routing._condition import Condition, _short_repr, _Source, _source
 from router.routing._limits import (
@@ -60,14 +62,20 @@ def evaluate(
 
 
 _RECORDED = (ast.Name, ast.Attribute, ast.Subscript, ast.Call)  # their values appear in explanations
+_RECORDED_TYPES = frozenset(_RECORDED)  # eval() dispatches on the exact node type, so this is the same test
 _CHAIN = (ast.Name, ast.Attribute, ast.Subscript)  # in ticket.requester.tier only the whole is listed
+_DECIDED_BY_RUN = (ast.BoolOp, ast.IfExp)  # which of their parts decided depends on the evaluation
+_IS = (ast.Is, ast.IsNot)
+_SLICEABLE = (str, list, tuple)
+_LITERAL_TYPES = frozenset(_LITERALS)
+_monotonic = time.monotonic
 _COMPARISONS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
-    ast.Eq: lambda a, b: a == b,
-    ast.NotEq: lambda a, b: a != b,
-    ast.Lt: lambda a, b: a < b,
-    ast.LtE: lambda a, b: a <= b,
-    ast.Gt: lambda a, b: a > b,
-    ast.GtE: lambda a, b: a >= b,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
     ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b,
     ast.Is: lambda a, b: a is None,  # the validator only allows 'is None' / 'is not None'
@@ -75,8 +83,46 @@ _COMPARISONS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
 }
 
 
+class _Plan:
+    """What every evaluation of one condition shares, built once per compiled tree rather than per ticket:
+    the source positions for error messages and, at the first explanation, the explanation's header
+    and the order in which it lists values."""
+
+    __slots__ = ("header", "program", "source", "text")
+
+    def __init__(self, source: str) -> None:
+        self.source, self.text = source, _Source(source)
+        self.header: str | None = None
+        self.program: tuple[tuple[ast.AST, str | None, int], ...] | None = None
+
+
+_PLANS: weakref.WeakKeyDictionary[ast.Expression, _Plan] = weakref.WeakKeyDictionary()
+
+
+def _plan(condition: Condition) -> _Plan:
+    plan = _PLANS.get(condition.tree)
+    if plan is None or plan.source != condition.source:
+        plan = _PLANS[condition.tree] = _Plan(condition.source)
+    return plan
+
+
 class _Interpreter:
     """Walks a validated tree; checks the deadline at every node and records values for explanations."""
+
+    __slots__ = (
+        "condition",
+        "deadline",
+        "decided",
+        "depth",
+        "functions",
+        "limits",
+        "max_depth",
+        "names",
+        "path",
+        "plan",
+        "text",
+        "values",
+    )
 
     def __init__(
         self,
@@ -87,20 +133,27 @@ class _Interpreter:
         deadline: float,
     ) -> None:
         self.condition, self.names, self.functions, self.limits = condition, names, functions, limits
-        self.deadline, self.depth, self.text = deadline, 0, _Source(condition.source)
+        self.plan = _plan(condition)
+        self.deadline, self.depth, self.max_depth, self.text = deadline, 0, limits.max_depth, self.plan.text
         self.values: dict[ast.AST, Any] = {}  # Name/Attribute/Subscript/Call -> value
         self.path: dict[ast.AST, int] = {}  # BoolOp -> operands evaluated; IfExp -> branch taken
         self.decided: set[ast.AST] = set()  # BoolOps whose last evaluated operand decided the result
 
     def eval(self, node: ast.AST) -> Any:
-        if time.monotonic() > self.deadline:
+        if _monotonic() > self.deadline:
             raise LimitExceeded(f"evaluation took longer than {self.limits.time_budget_s * 1000:g} ms")
-        handler = _HANDLERS.get(type(node))
+        kind = type(node)
+        # A literal, the commonest node, without the frame and bookkeeping below (same checks, same value).
+        if kind is ast.Constant and self.depth < self.max_depth:
+            value = cast(ast.Constant, node).value
+            if type(value) in _LITERAL_TYPES:
+                return value
+        handler = _HANDLERS.get(kind)
         self.depth += 1
         try:
             if handler is None:
-                raise EvaluationError(f"{type(node).__name__} expressions are not allowed")
-            if self.depth > self.limits.max_depth:
+                raise EvaluationError(f"{kind.__name__} expressions are not allowed")
+            if self.depth > self.max_depth:
                 raise LimitExceeded(f"expression is nested more than {self.limits.max_depth} levels deep")
             value = handler(self, node)
         except ExpressionError as exc:
@@ -113,7 +166,7 @@ class _Interpreter:
             raise EvaluationError(f"{_describe(exc)} in `{_source(node)}`", *self.text.of(node)) from exc
         finally:
             self.depth -= 1
-        if isinstance(node, _RECORDED):
+        if kind in _RECORDED_TYPES:
             self.values[node] = value
         return value
 
@@ -155,7 +208,7 @@ class _Interpreter:
                 raise EvaluationError("slice bounds must be integers")
             if base is None:
                 return None
-            if not isinstance(base, str | list | tuple):
+            if not isinstance(base, _SLICEABLE):
                 raise EvaluationError(f"{type(base).__name__} value cannot be sliced")
             return base[slice(*bounds)]
         key = self.eval(node.slice)
@@ -163,7 +216,7 @@ class _Interpreter:
             return None
         if isinstance(base, Mapping):
             return base.get(key)
-        if not isinstance(base, str | list | tuple):
+        if not isinstance(base, _SLICEABLE):
             raise EvaluationError(f"{type(base).__name__} value cannot be indexed")
         if not isinstance(key, int):
             raise EvaluationError(f"an index must be an integer, not {type(key).__name__}")
@@ -174,13 +227,15 @@ class _Interpreter:
         function = self.functions.get(name) if name and not name.startswith("_") else None
         if function is None:
             raise EvaluationError(f"unknown function {name or _source(node.func)!r}")
-        args = self._values(node.args, f"arguments of {name}()")
-        values = self._values([k.value for k in node.keywords], f"arguments of {name}()")
+        what = f"arguments of {name}()"
+        args = self._values(node.args, what)
         keywords: dict[str, Any] = {}
-        for keyword, value in zip(node.keywords, values, strict=True):
-            if keyword.arg is None:
-                raise EvaluationError("keyword unpacking (**) is not allowed")
-            keywords[keyword.arg] = value
+        if node.keywords:
+            values = self._values([k.value for k in node.keywords], what)
+            for keyword, value in zip(node.keywords, values, strict=True):
+                if keyword.arg is None:
+                    raise EvaluationError("keyword unpacking (**) is not allowed")
+                keywords[keyword.arg] = value
         try:
             result = function(*args, **keywords)
         except ExpressionError:
@@ -189,7 +244,7 @@ class _Interpreter:
             raise LimitExceeded(f"{name}() timed out") from None
         except Exception as exc:
             raise EvaluationError(f"{name}() failed: {_describe(exc)}") from exc
-        if time.monotonic() > self.deadline:
+        if _monotonic() > self.deadline:
             raise LimitExceeded(f"{name}() used up the {self.limits.time_budget_s * 1000:g} ms time budget")
         check_size(result, self.limits, f"the result of {name}()")
         return result
@@ -208,7 +263,7 @@ class _Interpreter:
         left, result = self.eval(node.left), True
         for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = self.eval(comparator)
-            if isinstance(op, ast.Is | ast.IsNot) and right is not None:
+            if isinstance(op, _IS) and right is not None:
                 raise EvaluationError("'is' is only allowed as 'is None' or 'is not None'")
             result = _COMPARISONS[type(op)](left, right)
             if not self.truth(result):
@@ -272,16 +327,38 @@ class _Interpreter:
             return f"assert {self.condition.source.strip()}"
 
     def _explain(self, body: ast.expr) -> str:
-        header = _source(body, 10_000)
-        if isinstance(body, ast.BoolOp | ast.IfExp):
-            header = f"({header})"
+        plan = self.plan
+        if plan.header is None:
+            header = _source(body, 10_000)
+            if isinstance(body, _DECIDED_BY_RUN):
+                header = f"({header})"
+            plan.program = None if _run_dependent(body) else _program(body)
+            plan.header = f"assert {header}"
         pairs: dict[str, str] = {}
-        for node in self._focus(body):
-            self._collect(node, pairs)
-        lines = [f"assert {header}"]
+        if plan.program is None:
+            for node in self._focus(body):
+                self._collect(node, pairs)
+        else:
+            self._replay(plan.program, pairs)
+        lines = [plan.header]
         for i, (src, value) in enumerate(pairs.items()):
             lines.append(f" {'where' if i == 0 else 'and'} {src} = {value}")
         return "\n".join(lines)
+
+    def _replay(self, program: tuple[tuple[ast.AST, str | None, int], ...], pairs: dict[str, str]) -> None:
+        """What :meth:`_collect` adds, following a walk laid out in advance by :func:`_program`."""
+        values, i, end = self.values, 0, len(program)
+        while i < end:
+            node, src, skip = program[i]
+            if src is None:  # and/or, if-else, not: the parts that decided depend on this evaluation
+                self._collect(node, pairs)
+                i += 1
+            elif node in values:
+                if src not in pairs:
+                    pairs[src] = _short_repr(values[node])
+                i += 1
+            else:  # not evaluated: neither it nor anything inside it is listed
+                i = skip
 
     def _focus(self, node: ast.AST) -> list[ast.AST]:
         """The parts that decided ``node``'s value: the operand an and/or stopped at, the branch taken..."""
@@ -298,8 +375,7 @@ class _Interpreter:
 
     def _collect(self, node: ast.AST, pairs: dict[str, str]) -> None:
         """Add ``source = value`` for evaluated names, fields, subscripts and calls, outermost first."""
-        negation = isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
-        if negation or isinstance(node, ast.BoolOp | ast.IfExp):
+        if _run_dependent(node):
             focus = self._focus(node)
             if focus != [node]:
                 for part in focus:
@@ -316,6 +392,41 @@ class _Interpreter:
                 children.remove(node.func)
         for child in children:
             self._collect(child, pairs)
+
+
+def _run_dependent(node: ast.AST) -> bool:
+    """Whether which parts of ``node`` an explanation lists depends on how the evaluation went."""
+    return isinstance(node, _DECIDED_BY_RUN) or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
+
+
+def _program(body: ast.AST) -> tuple[tuple[ast.AST, str | None, int], ...]:
+    """:meth:`_Interpreter._collect`'s walk of ``body`` laid out once: ``(node, source, skip)`` for each
+    name, field, subscript and call in the order it is visited, ``skip`` being the index past its
+    parts (where the walk goes on when it was not evaluated); ``source`` is None for a part whose
+    walk depends on the evaluation (and/or, if-else, not), left to ``_collect``."""
+    out: list[Any] = []
+
+    def visit(node: ast.AST) -> None:
+        if _run_dependent(node):
+            out.append((node, None, len(out) + 1))
+            return
+        children = list(_children(node))
+        if isinstance(node, _RECORDED):
+            at = len(out)
+            out.append(None)
+            if isinstance(node, ast.Attribute | ast.Subscript) and isinstance(node.value, _CHAIN):
+                children.remove(node.value)
+            if isinstance(node, ast.Call):
+                children.remove(node.func)
+            for child in children:
+                visit(child)
+            out[at] = (node, _source(node), len(out))
+        else:
+            for child in children:
+                visit(child)
+
+    visit(body)
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=16384)

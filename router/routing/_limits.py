@@ -12,8 +12,7 @@ import functools
 import math
 import operator
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -73,15 +72,24 @@ class _Budget:
 _BUDGET: ContextVar[_Budget | None] = ContextVar("router_expr_budget", default=None)
 
 
-@contextmanager
-def budget(limits: Limits) -> Iterator[_Budget]:
-    """Start the clock for one evaluation and make its limits visible to the functions it calls."""
-    current = _Budget(limits, time.monotonic() + limits.time_budget_s)
-    token = _BUDGET.set(current)
-    try:
-        yield current
-    finally:
-        _BUDGET.reset(token)
+class budget:  # lower case: used as ``with budget(limits) as current:``, like the function it was
+    """Start the clock for one evaluation and make its limits visible to the functions it calls.
+
+    A class rather than a ``@contextmanager`` generator: it is entered for every condition of every
+    ticket, and a generator-based context manager costs several times as much.
+    """
+
+    __slots__ = ("_current", "_token")
+
+    def __init__(self, limits: Limits) -> None:
+        self._current = _Budget(limits, time.monotonic() + limits.time_budget_s)
+
+    def __enter__(self) -> _Budget:
+        self._token = _BUDGET.set(self._current)
+        return self._current
+
+    def __exit__(self, *exc_info: object) -> None:
+        _BUDGET.reset(self._token)
 
 
 def current_limits() -> Limits:
@@ -101,6 +109,8 @@ def remaining_time() -> float:
 # --- sizes -----------------------------------------------------------------------------------------------
 
 _SEQUENCES = (str, bytes, list, tuple)
+_TEXT = (str, bytes)
+_COLLECTIONS = (list, tuple, set, frozenset)
 
 
 def weight(value: Any, cap: int) -> int:
@@ -108,12 +118,17 @@ def weight(value: Any, cap: int) -> int:
 
     Bounding the weight of everything an expression builds also bounds what comparisons and ``in`` cost.
     """
+    kind = type(value)  # most values are plain strings and numbers: answer them without the stack
+    if kind is str:
+        return len(value) if cap >= 0 else 0
+    if kind is bool or kind is int or kind is float or value is None:
+        return 0
     total, stack = 0, [value]
     while stack and total <= cap:
         item = stack.pop()
-        if isinstance(item, str | bytes):
+        if isinstance(item, _TEXT):
             total += len(item)
-        elif isinstance(item, list | tuple | set | frozenset):
+        elif isinstance(item, _COLLECTIONS):
             total += len(item)
             if total <= cap:
                 stack.extend(item)
@@ -242,6 +257,15 @@ def pattern_cost(pattern: str) -> int:
 
 
 @functools.lru_cache(maxsize=256)
+def _flag_bits(flags: str) -> int | str:
+    """The ``regex`` flags a string of ``imsxa`` stands for, or the unknown letters (sorted) as a string."""
+    unknown = set(flags) - set(_FLAGS)
+    if unknown:
+        return "".join(sorted(unknown))
+    return functools.reduce(operator.or_, (_FLAGS[f] for f in flags), 0)
+
+
+@functools.lru_cache(maxsize=256)
 def _compile_pattern(pattern: str, flags: int) -> Any:
     return regex.compile(pattern, flags)
 
@@ -256,11 +280,11 @@ def matches(text: Any, pattern: Any, flags: Any = "") -> bool:
     limits = current_limits()
     if len(pattern) > limits.max_length or pattern_cost(pattern) > MAX_PATTERN_COST:
         raise LimitExceeded("regular expression is too large (length or counted repeats)")
-    unknown = set(flags) - set(_FLAGS)
-    if unknown:
-        raise EvaluationError(f"unknown regex flag(s) {''.join(sorted(unknown))!r}; use letters from 'imsxa'")
+    bits = _flag_bits(flags)
+    if isinstance(bits, str):
+        raise EvaluationError(f"unknown regex flag(s) {bits!r}; use letters from 'imsxa'")
     try:
-        compiled = _compile_pattern(pattern, functools.reduce(operator.or_, (_FLAGS[f] for f in flags), 0))
+        compiled = _compile_pattern(pattern, bits)
     except regex.error as exc:
         raise EvaluationError(f"invalid regular expression: {exc}") from None
     timeout = min(limits.regex_timeout_s, remaining_time())
