@@ -147,11 +147,14 @@ class RouterModel:
     def _decide(self, proba: np.ndarray, explanation: dict[str, Any], novelty: float | None) -> Prediction:
         classes = self.classifier.classes_
         k = min(N_ALTERNATIVES, len(proba))
-        top = np.argpartition(-proba, k - 1)[:k]
-        top = top[np.argsort(-proba[top], kind="stable")]
-        conf = float(proba[top[0]])
-        margin = conf - float(proba[top[1]]) if k > 1 else conf
-        intent = str(classes[top[0]])
+        neg = -proba
+        top = np.argpartition(neg, k - 1)[:k]
+        top = top[neg.take(top).argsort(kind="stable")].tolist()
+        top_p = proba.take(top).tolist()
+        names = [str(classes[i]) for i in top]
+        conf = top_p[0]
+        margin = conf - top_p[1] if k > 1 else conf
+        intent = names[0]
         threshold = self.threshold_for(intent)
         reasons = review_reasons(conf, margin, threshold, self.ambiguity_margin)
         if self.novel_review and novelty is not None and novelty > self.novelty_threshold:
@@ -160,13 +163,13 @@ class RouterModel:
         if "low_confidence" in reasons:
             notes["low_confidence"] = low_confidence_text(conf, threshold, intent)
         if "ambiguous" in reasons and k > 1:
-            notes["ambiguous"] = ambiguous_text(margin, self.ambiguity_margin, str(classes[top[1]]))
+            notes["ambiguous"] = ambiguous_text(margin, self.ambiguity_margin, names[1])
         if "novel" in reasons and novelty is not None:
             notes["novel"] = novel_text(novelty, self.novelty_threshold)
         return Prediction(
             intent=intent,
             confidence=conf,
-            alternatives=[{"intent": str(classes[i]), "confidence": float(proba[i])} for i in top],
+            alternatives=[{"intent": n, "confidence": c} for n, c in zip(names, top_p, strict=True)],
             margin=margin,
             review_reasons=reasons,
             explanation=explanation,
