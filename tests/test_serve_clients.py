@@ -1,4 +1,5 @@
-"""Clients that send slowly, stop half-way or pipeline: a real `router serve` (2 workers x 2 threads)."""
+"""Clients that send slowly, stop half-way or pipeline: a real `router serve` (2 workers), whose main thread
+answers each request itself (one thread, the default) or hands it to a pool of two."""
 
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ pytestmark = pytest.mark.server
 READ_TIMEOUT_S = 2
 
 
-@pytest.fixture
-def server(tmp_path: Path, trained, database_url: str) -> Iterator[tuple[RouterProcess, str, object]]:  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["1", "2"], ids=["inline", "pool"])
+def server(request, tmp_path: Path, trained, database_url: str) -> Iterator[tuple[RouterProcess, str, object]]:  # type: ignore[no-untyped-def]
+    if request.param != "1" and not database_url.startswith("sqlite"):
+        pytest.skip("the thread pool's hand-off is the same whatever the database: run on SQLite only")
     home = tmp_path / "served"
     ctx = prepare_home(home, trained, database_url)
     token = create_token(ctx.db, "ingest")
-    env = make_env(home, database_url, ROUTER_READ_TIMEOUT_S=str(READ_TIMEOUT_S))
+    env = make_env(home, database_url, ROUTER_READ_TIMEOUT_S=str(READ_TIMEOUT_S), ROUTER_THREADS=request.param)
     proc = RouterProcess(env, log=tmp_path / "serve.log").start()
     try:
         yield proc, token, ctx
