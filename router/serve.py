@@ -49,6 +49,11 @@ def _post_worker_init(worker: Any) -> None:
         context.runtime.refresh()
     except Exception:  # the worker still serves; /readyz reports what is missing
         worker.log.exception("could not load the active model at start")
+    # SQLite: WAL checkpoints in a thread of this worker, not in a request's commit (``run`` set the
+    # workers' connections to leave them to it).
+    from .db.session import Checkpointer
+
+    worker.router_checkpointer = Checkpointer(context.db).start()
     if context.settings.delivery_thread:
         # Write-back: each worker drains the outbox (woken by its own commits, polling for the rest).
         worker.router_delivery = context.delivery.start()
@@ -68,6 +73,9 @@ def _worker_exit(_server: Any, worker: Any) -> None:
     delivery = getattr(worker, "router_delivery", None)
     if delivery is not None:
         delivery.stop(timeout=5)
+    checkpointer = getattr(worker, "router_checkpointer", None)
+    if checkpointer is not None:
+        checkpointer.stop(timeout=5)
 
 
 def _write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
@@ -160,6 +168,9 @@ def _http_date(timestamp: float | None = None) -> str:
 
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
     gunicorn.util.write_error = _write_json_error  # workers are forked from this process and keep it
+    from .db import session
+
+    session.BACKGROUND_CHECKPOINTS = True  # each worker runs a Checkpointer (see _post_worker_init)
     gunicorn.util.http_date = _http_date
     root = settings.home / "prometheus"
     if not _metrics_mode_unset():
