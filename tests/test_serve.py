@@ -187,7 +187,9 @@ def test_activate_and_roll_back_under_load_without_a_failed_request(served, trai
             t.join(timeout=30)
     assert results and all(200 <= code < 300 for code, _ in results)
     audit = requests.get(f"{base}/v1/models/audit", headers=auth, timeout=5).json()
-    assert [a["action"] for a in audit[:2]] == ["model.rollback", "model.active"]
+    # The guardrail watch may pass the new version meanwhile (model.watch_passed): not a transition.
+    moves = [a["action"] for a in audit if not a["action"].startswith("model.watch")]
+    assert moves[:2] == ["model.rollback", "model.active"]
 
 
 def _admin_cookie(base: str, token: str) -> str:

@@ -24,20 +24,31 @@ pytestmark = pytest.mark.server
 READ_TIMEOUT_S = 2
 
 
-@pytest.fixture(params=["1", "2"], ids=["inline", "pool"])
-def server(request, tmp_path: Path, trained, database_url: str) -> Iterator[tuple[RouterProcess, str, object]]:  # type: ignore[no-untyped-def]
-    if request.param != "1" and not database_url.startswith("sqlite"):
-        pytest.skip("the thread pool's hand-off is the same whatever the database: run on SQLite only")
+def _serve(tmp_path: Path, trained, database_url: str, threads: str) -> Iterator[tuple[RouterProcess, str, object]]:  # type: ignore[no-untyped-def]
     home = tmp_path / "served"
     ctx = prepare_home(home, trained, database_url)
     token = create_token(ctx.db, "ingest")
-    env = make_env(home, database_url, ROUTER_READ_TIMEOUT_S=str(READ_TIMEOUT_S), ROUTER_THREADS=request.param)
+    env = make_env(home, database_url, ROUTER_READ_TIMEOUT_S=str(READ_TIMEOUT_S), ROUTER_THREADS=threads)
     proc = RouterProcess(env, log=tmp_path / "serve.log").start()
     try:
         yield proc, token, ctx
     finally:
         proc.kill(15)
         ctx.db.dispose()
+
+
+@pytest.fixture
+def server(tmp_path: Path, trained, database_url: str) -> Iterator[tuple[RouterProcess, str, object]]:  # type: ignore[no-untyped-def]
+    """One thread per worker (the default): the main thread answers each request."""
+    yield from _serve(tmp_path, trained, database_url, "1")
+
+
+@pytest.fixture
+def pool_server(tmp_path: Path, trained, database_url: str) -> Iterator[tuple[RouterProcess, str, object]]:  # type: ignore[no-untyped-def]
+    """Two threads per worker: whole requests go to the pool."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the thread pool's hand-off is the same whatever the database: run on SQLite only")
+    yield from _serve(tmp_path, trained, database_url, "2")
 
 
 def ticket_request(token: str, ticket_id: str, body_text: str = "I lost my card yesterday") -> bytes:
@@ -65,7 +76,14 @@ def stored(ctx: object, prefix: str) -> int:
 
 
 def test_pipelined_requests_are_each_answered_in_order(server) -> None:
-    proc, token, ctx = server
+    _pipelined(*server)
+
+
+def test_pipelined_requests_are_each_answered_in_order_by_the_thread_pool(pool_server) -> None:
+    _pipelined(*pool_server)
+
+
+def _pipelined(proc: RouterProcess, token: str, ctx: object) -> None:
     with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as s:
         s.sendall(
             ticket_request(token, "pipe-1")
