@@ -80,11 +80,12 @@ _DECISIONS_OF = (
     select(_DECISIONS).where(_DECISIONS.c.ticket_id == bindparam("ticket_id")).order_by(_DECISIONS.c.revision.desc())
 )
 # The write path's statements, built once: SQLAlchemy then computes each one's cache key once too.
-# A new ticket's three statements run on the driver's cursor (see router.db.driver).
+# A new ticket's three statements (and a retry's find) run on the driver's cursor (see router.db.driver).
 _TICKET_VALUES = (
     "subject", "body", "text", "requester", "channel", "language", "tags", "metadata", "created_at",
     "content_hash", "updated_at",
 )  # fmt: skip
+_FIND_ANY = DriverStatement(_FIND, ("source", "external_id"))
 _FIND_LOCKED = DriverStatement(_FIND.with_for_update(), ("source", "external_id"))
 _LATEST = _DECISIONS_OF.limit(1)
 _INSERT_TICKET = DriverStatement(
@@ -109,12 +110,10 @@ def decision_out(source: str, external_id: str, row: Mapping[str, Any] | RowMapp
 
 def _find(conn: Connection, source: str, external_id: str, lock: bool = False) -> tuple[int, str] | None:
     """The stored ticket's ``(id, content_hash)``; ``lock`` holds it until the transaction ends."""
-    params = {"source": source, "external_id": external_id}
-    if lock:
-        found: tuple[int, str] | None = _FIND_LOCKED.one(conn, params)
-        return found
-    row = conn.execute(_FIND, params).first()
-    return None if row is None else (row.id, row.content_hash)
+    found: tuple[int, str] | None = (_FIND_LOCKED if lock else _FIND_ANY).one(
+        conn, {"source": source, "external_id": external_id}
+    )
+    return found
 
 
 def _latest(conn: Connection, t: dict[str, Any], ticket_id: int) -> IntakeResult:
