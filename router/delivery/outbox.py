@@ -355,7 +355,8 @@ def history(conn: Connection, ticket_id: int, before_id: int | None = None) -> l
     conds = [_T.c.ticket_id == ticket_id, _T.c.status == "delivered"]
     if before_id is not None:
         conds.append(_T.c.id < before_id)
-    rows = conn.execute(select(_T.c.id, _T.c.result, _T.c.connector).where(*conds).order_by(_T.c.id)).mappings()
+    columns = (_T.c.id, _T.c.result, _T.c.connector, _T.c.kind, _T.c.payload)
+    rows = conn.execute(select(*columns).where(*conds).order_by(_T.c.id)).mappings()
     return [dict(r) for r in rows]
 
 

@@ -191,9 +191,12 @@ class DeliveryWorker:
         decision, ticket, earlier = outbox.job_inputs(self.ctx.db, row)
         payload = row["payload"] or {}
         correction = payload.get("correction")
+        delivered_here = [e for e in earlier if e["connector"] == row["connector"]]
+        if correction is None:
+            correction = held_correction(delivered_here, decision)
         if correction:
             decision = {**decision, "intent": correction["intent"], "queue": correction["queue"]}
-        mine = [e["result"] or {} for e in earlier if e["connector"] == row["connector"]]
+        mine = [e["result"] or {} for e in delivered_here]
         previous = None
         if mine:
             previous = {
@@ -214,3 +217,18 @@ class DeliveryWorker:
             groups=mapping_for(self.ctx.ruleset(), row["connector"]),
             correction=correction,
         )
+
+
+def held_correction(delivered: list[Mapping[str, Any]], decision: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A reviewer's routing of the ticket, delivered earlier, which a later revision's decision keeps.
+
+    A reviewer who corrects a ticket is a person routing it, as an agent who moves it is: a later
+    customer reply is decided again (stored, explained, open to review) but does not move the ticket
+    away from where the reviewer sent it; only another correction does. ``router`` is what the
+    router itself read in this revision, for the note.
+    """
+    for row in reversed(delivered):
+        correction = (row.get("payload") or {}).get("correction") if row.get("kind") == "correction" else None
+        if correction:
+            return {**correction, "held": True, "router": {"intent": decision["intent"], "queue": decision["queue"]}}
+    return None

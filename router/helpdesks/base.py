@@ -149,7 +149,13 @@ def note_lines(job: Job, group: str | None, routed: bool, agent_changed: bool = 
     """The private note: a few readable lines with the decision and why."""
     d = job.decision
     where = f"queue {d['queue']}" + (f" (group {group})" if group else "")
-    if job.correction:
+    if job.correction and job.correction.get("held"):
+        c, mine = job.correction, job.correction.get("router") or {}
+        head = (
+            f"Kept where reviewer {c.get('reviewer', '?')} routed it: {c.get('intent')} → {where}. "
+            f"The router read this revision as {mine.get('intent')} (queue {mine.get('queue')})"
+        )
+    elif job.correction:
         c = job.correction
         head = f"Corrected by reviewer {c.get('reviewer', '?')}: {c.get('intent')} → {where}"
         if c.get("note"):

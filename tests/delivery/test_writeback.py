@@ -269,6 +269,44 @@ def test_a_reviewers_correction_moves_the_ticket_with_a_note_saying_who_and_why(
     assert "Corrected by reviewer ann" in note["body"] and "someone else used it" in note["body"]
 
 
+def test_a_customer_reply_keeps_a_ticket_where_a_reviewer_routed_it(make_app, zendesk: ZendeskStandin) -> None:
+    from router.review import claim, resolve
+    from tests.review.helpers import add_decision
+
+    app = make_app(writeback_env(zendesk))
+    client = app.test_client()
+    ctx = app.extensions["router"]
+    tid = _ticket(zendesk, "Card question", "Something odd happened with my card")
+    item = add_decision(ctx, str(tid), intent="card_arrival", queue="cards", source="zendesk")
+    assert item is not None
+    claim(ctx, item, "ann")
+    resolve(ctx, item, "ann", "compromised_card", "fraud", "the customer says someone else used it")
+    drain(app)
+    fraud = zendesk.tickets[tid]["group_id"]
+    assert zendesk.groups[fraud] == "Fraud"
+    reply = zendesk_event(
+        zendesk,
+        tid,
+        "ticket.comment_added",
+        comment={
+            "author": {"id": "1", "is_staff": False, "name": "Maria"},
+            "body": "What exchange rate do I get when I pay in euros abroad?",
+            "id": "91",
+            "is_public": True,
+        },
+    )
+    resp = post_zendesk(client, reply)
+    assert resp.status_code == 201 and resp.json["revision"] == 2
+    assert resp.json["queue"] != "fraud"  # the router reads the reply elsewhere ...
+    drain(app)
+    ticket = zendesk.tickets[tid]
+    assert ticket["group_id"] == fraud  # ... and the ticket stays where the reviewer sent it
+    assert "queue_fraud" in ticket["tags"] and f"queue_{resp.json['queue']}" not in ticket["tags"]
+    latest = zendesk.notes(tid)[-1]["body"]
+    assert "Kept where reviewer ann routed it: compromised_card" in latest
+    assert f"The router read this revision as {resp.json['intent']}" in latest
+
+
 def test_a_delivery_backlog_raises_an_alert_and_shows_in_metrics(make_app, zendesk: ZendeskStandin) -> None:
     from router.monitoring import checks
 
