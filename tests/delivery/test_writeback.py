@@ -12,6 +12,12 @@ from tests.delivery.helpers import ticket as _ticket
 from tests.delivery.helpers import viewer as _viewer
 
 
+def _customer_reply(zendesk: ZendeskStandin, tid: int, body: str, comment_id: str) -> dict:
+    author = {"id": "1", "is_staff": False, "name": "Maria"}
+    comment = {"author": author, "body": body, "id": comment_id, "is_public": True}
+    return zendesk_event(zendesk, tid, "ticket.comment_added", comment=comment)
+
+
 def test_a_zendesk_event_is_routed_in_zendesk(make_app, zendesk: ZendeskStandin) -> None:
     app = make_app(writeback_env(zendesk))
     client = app.test_client()
@@ -79,17 +85,7 @@ def test_a_customer_reply_never_reassigns_a_ticket_an_agent_moved(make_app, zend
     routed = zendesk.tickets[tid]["group_id"]
     other = zendesk.add_group("Second line")
     zendesk.agent_update(tid, group_id=other)
-    reply = zendesk_event(
-        zendesk,
-        tid,
-        "ticket.comment_added",
-        comment={
-            "author": {"id": "1", "is_staff": False, "name": "Maria"},
-            "body": "Also what is the exchange rate?",
-            "id": "77",
-            "is_public": True,
-        },
-    )
+    reply = _customer_reply(zendesk, tid, "Also what is the exchange rate?", "77")
     resp = post_zendesk(client, reply)
     assert resp.status_code == 201 and resp.json["revision"] == 2
     drain(app)
@@ -284,17 +280,7 @@ def test_a_customer_reply_keeps_a_ticket_where_a_reviewer_routed_it(make_app, ze
     drain(app)
     fraud = zendesk.tickets[tid]["group_id"]
     assert zendesk.groups[fraud] == "Fraud"
-    reply = zendesk_event(
-        zendesk,
-        tid,
-        "ticket.comment_added",
-        comment={
-            "author": {"id": "1", "is_staff": False, "name": "Maria"},
-            "body": "What exchange rate do I get when I pay in euros abroad?",
-            "id": "91",
-            "is_public": True,
-        },
-    )
+    reply = _customer_reply(zendesk, tid, "What exchange rate do I get when I pay in euros abroad?", "91")
     resp = post_zendesk(client, reply)
     assert resp.status_code == 201 and resp.json["revision"] == 2
     assert resp.json["queue"] != "fraud"  # the router reads the reply elsewhere ...
