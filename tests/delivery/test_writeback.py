@@ -245,13 +245,11 @@ def test_deliveries_from_the_command_line(make_app, zendesk: ZendeskStandin) -> 
     assert len(zendesk.notes(tid)) == 1
 
 
-def test_a_reviewers_correction_moves_the_ticket_with_a_note_saying_who_and_why(
-    make_app, zendesk: ZendeskStandin
-) -> None:
+def _corrected_by_ann(app, zendesk: ZendeskStandin) -> int:  # type: ignore[no-untyped-def]
+    """A Zendesk ticket the router sent to cards, corrected by reviewer ann to fraud and delivered."""
     from router.review import claim, resolve
     from tests.review.helpers import add_decision
 
-    app = make_app(writeback_env(zendesk))
     ctx = app.extensions["router"]
     tid = _ticket(zendesk, "Card question", "Something odd happened with my card")
     item = add_decision(ctx, str(tid), intent="card_arrival", queue="cards", source="zendesk")
@@ -259,6 +257,14 @@ def test_a_reviewers_correction_moves_the_ticket_with_a_note_saying_who_and_why(
     claim(ctx, item, "ann")
     resolve(ctx, item, "ann", "compromised_card", "fraud", "the customer says someone else used it")
     drain(app)
+    return tid
+
+
+def test_a_reviewers_correction_moves_the_ticket_with_a_note_saying_who_and_why(
+    make_app, zendesk: ZendeskStandin
+) -> None:
+    app = make_app(writeback_env(zendesk))
+    tid = _corrected_by_ann(app, zendesk)
     ticket = zendesk.tickets[tid]
     assert zendesk.groups[ticket["group_id"]] == "Fraud"
     [note] = zendesk.notes(tid)
@@ -266,18 +272,9 @@ def test_a_reviewers_correction_moves_the_ticket_with_a_note_saying_who_and_why(
 
 
 def test_a_customer_reply_keeps_a_ticket_where_a_reviewer_routed_it(make_app, zendesk: ZendeskStandin) -> None:
-    from router.review import claim, resolve
-    from tests.review.helpers import add_decision
-
     app = make_app(writeback_env(zendesk))
     client = app.test_client()
-    ctx = app.extensions["router"]
-    tid = _ticket(zendesk, "Card question", "Something odd happened with my card")
-    item = add_decision(ctx, str(tid), intent="card_arrival", queue="cards", source="zendesk")
-    assert item is not None
-    claim(ctx, item, "ann")
-    resolve(ctx, item, "ann", "compromised_card", "fraud", "the customer says someone else used it")
-    drain(app)
+    tid = _corrected_by_ann(app, zendesk)
     fraud = zendesk.tickets[tid]["group_id"]
     assert zendesk.groups[fraud] == "Fraud"
     reply = _customer_reply(zendesk, tid, "What exchange rate do I get when I pay in euros abroad?", "91")
