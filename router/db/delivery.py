@@ -3,6 +3,8 @@
 ``deliveries`` is the transactional outbox: one row per decision (or reviewer correction) that
 must reach the helpdesk, written in the same transaction as the decision. ``helpdesk_events``
 records every event a helpdesk sent by its own id, so a redelivered event is recognised.
+``connector_budgets`` holds each connector's rate budget, shared by every process (see
+``router.delivery.budget``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .models import Base, UTCDateTime, utcnow
@@ -68,3 +70,15 @@ class HelpdeskEvent(Base):
     actor: Mapped[str] = mapped_column(String(255), default="")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     decision_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ConnectorBudget(Base):
+    """A connector's write-back budget: its token bucket (``tokens`` as of ``refilled_at``) and the
+    pause a 429 or 503 asked for (``paused_until``); times in seconds since the epoch."""
+
+    __tablename__ = "connector_budgets"
+
+    connector: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    refilled_at: Mapped[float] = mapped_column(Float)
+    paused_until: Mapped[float] = mapped_column(Float, default=0.0)

@@ -2,8 +2,8 @@
 
 It wakes right after its own process commits a delivery (``wake()``), and polls every
 ``ROUTER_DELIVERY_POLL_S`` for rows other processes committed, retries that came due and leases
-that expired. Each connector has a client-side rate limit (a token bucket per process) and is
-paused after a 429 or 503 until ``Retry-After`` has passed.
+that expired. Each connector has a client-side rate limit and is paused after a 429 or 503 until
+``Retry-After`` has passed, both shared by every process on the database (see ``budget``).
 """
 
 from __future__ import annotations
@@ -20,30 +20,9 @@ from typing import Any
 from ..helpdesks.base import DeliveryFailed, Job
 from ..monitoring import metrics
 from . import outbox
+from .budget import SharedBudget
 
 log = logging.getLogger(__name__)
-
-
-class TokenBucket:
-    """``rate_per_min`` tokens a minute, bursting to a tenth of that (at least one)."""
-
-    def __init__(self, rate_per_min: float) -> None:
-        self.rate = max(rate_per_min, 0.001) / 60.0
-        self.capacity = max(1.0, rate_per_min / 10.0)
-        self.tokens = self.capacity
-        self.at = time.monotonic()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """Take a token: 0 when one was free, else the seconds until one will be (nothing taken)."""
-        with self._lock:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
-            self.at = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return 0.0
-            return (1 - self.tokens) / self.rate
 
 
 def mapping_for(ruleset: Any, connector: str) -> Mapping[str, Any]:
@@ -62,8 +41,7 @@ class DeliveryWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._buckets: dict[str, TokenBucket] = {}
-        self._paused: dict[str, float] = {}
+        self.budget = SharedBudget(ctx.db)
 
     @property
     def connectors(self) -> dict[str, Any]:
@@ -107,8 +85,9 @@ class DeliveryWorker:
 
     def run_once(self, limit: int = 20) -> int:
         """Claim and deliver what is due now; returns how many rows were attempted."""
-        now = time.monotonic()
-        ready = [name for name in self._by_name() if self._paused.get(name, 0) <= now]
+        names = list(self._by_name())
+        paused = self.budget.paused() if names else {}
+        ready = [name for name in names if name not in paused]
         rows = outbox.claim(self.ctx.db, self.owner, ready, limit=limit, lease_s=self.settings.delivery_lease_s)
         for row in rows:
             if self._stop.is_set():
@@ -125,8 +104,7 @@ class DeliveryWorker:
         if connector is None:  # configuration changed since the row was written
             outbox.release(self.ctx.db, row["id"], self.owner, self.settings.delivery_poll_s * 10)
             return
-        paused = self._paused.get(connector.name, 0) - time.monotonic()
-        wait = max(paused, self._bucket(connector).take())
+        wait = self.budget.take(connector.name, float(connector.rate_per_min))
         if wait > 0:
             outbox.release(self.ctx.db, row["id"], self.owner, wait)
             return
@@ -134,11 +112,11 @@ class DeliveryWorker:
             job = self._job(row)
             result = connector.deliver(job)
         except DeliveryFailed as exc:
-            self._failed(row, connector.name, exc)
+            self._failed(row, connector, exc)
             return
         except Exception as exc:  # a connector bug must not kill the thread; retried with backoff
             log.exception("connector %s raised on delivery %s", connector.name, row["id"])
-            self._failed(row, connector.name, DeliveryFailed(f"{type(exc).__name__}: {exc}"))
+            self._failed(row, connector, DeliveryFailed(f"{type(exc).__name__}: {exc}"))
             return
         if not outbox.finish(self.ctx.db, row["id"], self.owner, result):
             log.warning("delivery %s finished after its lease passed to another worker", row["id"])
@@ -154,9 +132,10 @@ class DeliveryWorker:
             extra={"delivery_id": row["id"], "connector": connector.name, "outcome": outcome},
         )
 
-    def _failed(self, row: Mapping[str, Any], name: str, exc: DeliveryFailed) -> None:
+    def _failed(self, row: Mapping[str, Any], connector: Any, exc: DeliveryFailed) -> None:
+        name = connector.name
         if exc.retry_after is not None:
-            self._paused[name] = time.monotonic() + exc.retry_after
+            self.budget.pause(name, exc.retry_after, float(connector.rate_per_min))
         status = outbox.fail(
             self.ctx.db,
             row,
@@ -180,12 +159,6 @@ class DeliveryWorker:
             exc.message,
             extra={"delivery_id": row["id"], "connector": name, "status": exc.status},
         )
-
-    def _bucket(self, connector: Any) -> TokenBucket:
-        bucket = self._buckets.get(connector.name)
-        if bucket is None:
-            bucket = self._buckets[connector.name] = TokenBucket(float(connector.rate_per_min))
-        return bucket
 
     def _job(self, row: Mapping[str, Any]) -> Job:
         decision, ticket, earlier = outbox.job_inputs(self.ctx.db, row)

@@ -9,9 +9,11 @@ import threading
 
 import pytest
 
+from router.app import create_app
 from router.config import load_settings
+from router.db import Database, upgrade
 from router.delivery import outbox
-from router.delivery.worker import TokenBucket
+from router.delivery.budget import SharedBudget
 from router.errors import ConfigError
 from router.testing.helpdesk_standins import CallbackReceiver, ZendeskStandin
 from router.testing.webhooks import generic_headers
@@ -72,10 +74,73 @@ def test_backoff_is_capped_and_fully_jittered() -> None:
     assert max(first) <= 2.0 and min(first) < 0.5  # full jitter: anywhere from 0 to the ceiling
 
 
-def test_the_token_bucket_holds_the_rate() -> None:
-    bucket = TokenBucket(60)  # one a second, bursting to 6
-    taken = sum(1 for _ in range(20) if bucket.take() == 0)
-    assert taken == 6 and 0 < bucket.take() <= 1.0
+def test_every_process_draws_on_one_budget_and_one_pause(database_url: str) -> None:
+    upgrade(database_url)
+    dbs = [Database(database_url) for _ in range(4)]  # four processes' engines on one database
+    now = [1_000_000.0]
+    budgets = [SharedBudget(db, clock=lambda: now[0]) for db in dbs]
+    taken: list[int] = []
+
+    def take(budget: SharedBudget) -> None:
+        taken.extend(1 for _ in range(10) if budget.take("zendesk", 60) == 0)
+
+    threads = [threading.Thread(target=take, args=(b,)) for b in budgets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert len(taken) == 6  # 60 a minute bursts to 6 between them all, not 6 each
+        assert budgets[0].take("zendesk", 60) == pytest.approx(1.0)  # the next token is a second away
+        now[0] += 1.0
+        assert budgets[1].take("zendesk", 60) == 0 and budgets[2].take("zendesk", 60) > 0
+        budgets[3].pause("zendesk", 30, 60)  # one process got a 429 with Retry-After: 30
+        now[0] += 5.0
+        assert budgets[0].take("zendesk", 60) == pytest.approx(25.0)
+        assert budgets[1].paused() == {"zendesk": pytest.approx(25.0)}
+        assert budgets[2].take("freshdesk", 60) == 0  # each connector has its own budget
+    finally:
+        for db in dbs:
+            db.dispose()
+
+
+def _second_worker(app):  # type: ignore[no-untyped-def]
+    """Another worker process's service on the same home and database."""
+    return create_app({"TESTING": True}, settings=app.extensions["router"].settings)
+
+
+def test_two_workers_keep_one_rate_limit(make_app, zendesk: ZendeskStandin, database_url) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(writeback_env(zendesk, ROUTER_ZENDESK_RATE_PER_MIN="10"), database_url)  # a burst of 1
+    other = _second_worker(app)
+    try:
+        client = app.test_client()
+        tickets = [_ticket(zendesk, f"Card stolen {i}", "My card was stolen, block it") for i in range(3)]
+        for tid, worker in zip(tickets, (app, other, app), strict=True):
+            post_zendesk(client, zendesk_event(zendesk, tid))
+            worker.extensions["router"].delivery.run_once()
+        assert sum(len(zendesk.notes(t)) for t in tickets) == 1  # not one per worker
+    finally:
+        other.extensions["router"].db.dispose()
+
+
+def test_a_429_to_one_worker_holds_back_the_other(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk))
+    other = _second_worker(app)
+    try:
+        client = app.test_client()
+        first, second = (_ticket(zendesk, f"Card stolen {i}", "My card was stolen, block it") for i in range(2))
+        post_zendesk(client, zendesk_event(zendesk, first))
+        zendesk.fail_next(429, headers={"Retry-After": "30"}, only="PUT /api/v2/tickets")
+        app.extensions["router"].delivery.run_once()
+        post_zendesk(client, zendesk_event(zendesk, second))
+        assert other.extensions["router"].delivery.run_once() == 0
+        sent = [r for r in zendesk.requests if r.path.startswith("/api/v2/tickets/")]
+        assert [r.method for r in sent] == ["GET", "PUT"]  # the first delivery's read and its refused write
+        assert zendesk.notes(first) == zendesk.notes(second) == []
+        pending = client.get("/v1/deliveries?status=pending", headers=_admin(app)).json
+        assert pending["total"] == 2
+    finally:
+        other.extensions["router"].db.dispose()
 
 
 def test_a_client_rate_limit_spaces_deliveries(make_app, zendesk: ZendeskStandin) -> None:
