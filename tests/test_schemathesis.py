@@ -2,8 +2,9 @@
 
 Every operation, with an admin bearer token: schemathesis' coverage, fuzzing and stateful phases (the
 stateful one follows the links it infers between operations, such as ``GET /v1/models`` to
-``POST /v1/models/{version}/canary``). Two checks must hold for every case: no answer is a 5xx, and
-every answer matches the schema the document declares for its status code.
+``POST /v1/models/{version}/canary``). Four checks must hold for every case: no answer is a 5xx, every
+answer matches the schema and the content type the document declares for its status code, and a method
+an operation does not have is answered 405 with an ``Allow`` header.
 
 The seed is fixed (``FUZZ_SEED``, default 1), so a failure in CI reproduces; ``make fuzz`` runs it with a
 random seed and more cases (``FUZZ_SEED=random``, ``FUZZ_EXAMPLES``). Schemathesis is an optional test
@@ -33,7 +34,7 @@ pytest.importorskip("schemathesis")
 pytestmark = pytest.mark.server
 
 ST = str(Path(sys.executable).parent / "st")
-CHECKS = "not_a_server_error,response_schema_conformance"
+CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance,unsupported_method"
 MIN_CASES = 1_000
 
 

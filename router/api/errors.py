@@ -80,7 +80,11 @@ def _http_error(exc: HTTPException) -> Response:
         code = MalformedRequest.code
     if status == 413:
         message = "the request body is larger than the limit"
-    return error_response(status, code, message, errors)
+    response = error_response(status, code, message, errors)
+    for name, value in exc.get_headers():  # a 405's Allow, a 401's WWW-Authenticate ...
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def _unexpected(exc: Exception) -> Response:

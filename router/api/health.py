@@ -71,6 +71,14 @@ class Ready(MethodView):
 
 @blp.route("/metrics")
 class Metrics(MethodView):
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        }
+    )
     def get(self) -> Response:
         """Prometheus metrics: requests, latency, decisions, confidence, review rate, active model."""
         payload, content_type = render()

@@ -77,6 +77,8 @@ def test_every_error_matches_the_documented_schema(
     props = _error_schema(client)["properties"]
     resp = getattr(client, method)(path, headers=token(role) if role else {}, **kwargs)
     assert resp.status_code == status and resp.mimetype == "application/json", resp.get_data(as_text=True)[:300]
+    if status == 405:  # says what the path does take
+        assert "POST" in resp.headers["Allow"].split(", ")
     body = resp.json
     assert set(body) == set(props)
     for name, spec in props.items():
