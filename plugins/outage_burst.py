@@ -4,6 +4,7 @@ probable incident and link the tickets. Counted in the database, so every worker
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,13 @@ from router.db import Database, Decision, Ticket
 from router.hooks import hookimpl
 from router.routing.engine import raise_priority
 
-CONFIG: dict[str, Any] = {"tickets": 20, "minutes": 10, "team": "incident-response", "cache_seconds": 2.0}
+CONFIG: dict[str, Any] = {
+    "tickets": 20,
+    "minutes": 10,
+    "team": "incident-response",
+    "cache_seconds": 2.0,
+    "recount_seconds": 60.0,
+}
 _STATE: dict[str, Any] = {"db": None}
 _MAX_LINKED = 50
 
@@ -22,11 +29,27 @@ _MAX_LINKED = 50
 def router_configure(config: dict[str, Any], db: Database) -> None:
     CONFIG.update(config or {})
     _STATE["db"] = db
-    _CACHE.clear()
+    _WINDOWS.clear()
     _LINKED.clear()
 
 
-_CACHE: dict[tuple[str, float], tuple[float, Any]] = {}
+@dataclass(frozen=True)
+class _Window:
+    """One intent's count over the last ``minutes``, as of the last refresh: ``settled`` decisions in
+    ``(since, settled_until]`` plus ``fresh`` ones after that."""
+
+    settled: int
+    fresh: int
+    since: datetime
+    settled_until: datetime
+    refreshed: float  # monotonic times of the last refresh and of the last whole count
+    counted: float
+
+
+_WINDOWS: dict[tuple[str, float], _Window] = {}
+#: A decision's row is in the database this soon after its ``decided_at`` (the commit that follows
+#: the decision waits at most SQLite's 10 s busy timeout); only rows older than this are settled.
+_SETTLE = timedelta(seconds=15)
 
 
 def count_recent(intent: str, minutes: float = 10) -> int:
@@ -34,8 +57,48 @@ def count_recent(intent: str, minutes: float = 10) -> int:
 
     Read from the database at most every ``cache_seconds`` (2 s) per worker and intent (a count per
     ticket would cost more than deciding it); a burst is minutes long, so seconds of lag are harmless.
+    A refresh does not count the whole window again: it adds what settled since the last one, takes
+    away what left the window, and counts the last 15 s afresh (a decision may commit a little after
+    it was made), so its cost follows the traffic of those seconds, not of the whole window. Every
+    ``recount_seconds`` (60 s) the window is counted whole, which takes in purged and imported rows.
     """
-    return int(_cached(_CACHE, (str(intent), float(minutes)), _count))
+    key = (str(intent), max(0.0, min(float(minutes), 24 * 60)))
+    now = time.monotonic()
+    window = _WINDOWS.get(key)
+    if window is not None and now - window.refreshed < float(CONFIG["cache_seconds"]):
+        return window.settled + window.fresh
+    db: Database | None = _STATE["db"]
+    if db is None:
+        return 0
+    at = _utcnow()
+    since = at - timedelta(minutes=key[1])
+    settled_until = max(since, at - _SETTLE)
+    if window is not None and (
+        now - window.counted >= float(CONFIG["recount_seconds"]) or since >= window.settled_until
+    ):
+        window = None  # counted whole again
+    if window is None:
+        ranges = ((since, settled_until), (at, at), (settled_until, at))  # the middle one is empty
+    else:  # what settled since the last refresh, what left the window, the last seconds
+        ranges = ((window.settled_until, settled_until), (window.since, since), (settled_until, at))
+    params: dict[str, Any] = {"intent": key[0]}
+    for i, (after, until) in enumerate(ranges):
+        params[f"after{i}"], params[f"until{i}"] = after, until
+    with db.engine.connect() as conn:  # one Core read: the (intent, decided_at) index answers it alone
+        first, left, fresh = (int(n or 0) for n in conn.execute(_COUNTS, params).one())
+    if window is None:
+        settled, counted = first, now
+    else:
+        settled, counted = max(0, window.settled + first - left), window.counted
+    if len(_WINDOWS) > 10_000:
+        _WINDOWS.clear()
+    # a new window rather than a changed one: two threads refreshing at once both start from the same
+    _WINDOWS[key] = _Window(settled, fresh, since, settled_until, now, counted)
+    return settled + fresh
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _cached(store: dict[Any, tuple[float, Any]], key: tuple[str, float], compute: Any) -> Any:
@@ -51,16 +114,20 @@ def _cached(store: dict[Any, tuple[float, Any]], key: tuple[str, float], compute
     return value
 
 
-_COUNT = select(func.count()).where(Decision.intent == bindparam("intent"), Decision.decided_at >= bindparam("since"))
+def _range(n: int) -> Any:
+    """Decisions of the intent made in ``(after<n>, until<n>]``."""
+    return (
+        select(func.count())
+        .where(
+            Decision.intent == bindparam("intent"),
+            Decision.decided_at > bindparam(f"after{n}"),
+            Decision.decided_at <= bindparam(f"until{n}"),
+        )
+        .scalar_subquery()
+    )
 
 
-def _count(intent: str, minutes: float) -> int:
-    db: Database | None = _STATE["db"]
-    if db is None:
-        return 0
-    since = datetime.now(UTC) - timedelta(minutes=max(0.0, min(float(minutes), 24 * 60)))
-    with db.engine.connect() as conn:  # a Core read: the (intent, decided_at) index answers it alone
-        return int(conn.scalar(_COUNT, {"intent": intent, "since": since}) or 0)
+_COUNTS = select(_range(0), _range(1), _range(2))
 
 
 _LINKED: dict[tuple[str, float], tuple[float, Any]] = {}

@@ -129,12 +129,40 @@ def test_outage_burst_escalates_a_probable_incident_and_links_the_tickets(tmp_pa
     _store(db, 3, "card_not_working")
     _store(db, 10, "card_not_working", minutes_ago=30)  # outside the window
     assert adjusted(host, "card broken", intent="card_not_working")["escalation"] is None
-    _store(db, 1, "card_not_working")
+    _store(db, 1, "card_not_working", minutes_ago=0)
     decision = adjusted(host, "card broken", intent="card_not_working")
     assert decision["escalation"]["team"] == "incident-response"
     assert len(decision["escalation"]["linked_tickets"]) == 4
     assert "probable_incident" in decision["tags"]
     assert adjusted(host, "rate?", intent="exchange_rate")["escalation"] is None
+
+
+def test_the_burst_count_follows_its_window_without_counting_it_whole(tmp_path, db, monkeypatch) -> None:
+    host = host_with(tmp_path, db, {"outage_burst": {"cache_seconds": 0, "recount_seconds": 3600}})
+    plugin = host.pm.get_plugin("outage_burst")
+    count = plugin.count_recent
+    start = datetime.now(UTC)
+    clock = [start]
+    monkeypatch.setattr(plugin, "_utcnow", lambda: clock[0])
+
+    def stored(seconds: float, n: int = 1) -> None:  # n decisions made ``seconds`` after the start
+        store_decisions(db, n, intent="card_not_working", decided_at=start + timedelta(seconds=seconds))
+
+    stored(-594, 3)  # leave the 10-minute window 6 s after the start
+    stored(-5, 2)
+    assert count("card_not_working", 10) == 5  # the whole window, counted once
+    whole = plugin._WINDOWS[("card_not_working", 10.0)].counted
+    stored(1)
+    clock[0] = start + timedelta(seconds=2)
+    assert count("card_not_working", 10) == 6
+    clock[0] = start + timedelta(seconds=40)
+    assert count("card_not_working", 10) == 3  # three left the window
+    stored(30)  # made 30 s after the start, committed 10 s later
+    clock[0] = start + timedelta(seconds=42)
+    assert count("card_not_working", 10) == 4
+    clock[0] = start + timedelta(seconds=100)
+    assert count("card_not_working", 10) == 4 and count("card_not_working", 1.5) == 1
+    assert plugin._WINDOWS[("card_not_working", 10.0)].counted == whole  # never counted whole again
 
 
 def test_a_broken_plugin_is_isolated(tmp_path, db) -> None:
