@@ -337,7 +337,10 @@ def for_decisions(conn: Connection, decision_ids: Sequence[int]) -> dict[int, li
 
 
 def backlog(db: Database) -> dict[str, Any]:
-    """Open deliveries: how many, the oldest one's age, and dead letters (for metrics and alerts)."""
+    """Open deliveries: how many, the oldest one's age, dead letters, and the connectors paused by a
+    helpdesk's ``Retry-After`` with the seconds left (for metrics, alerts and pages)."""
+    from .budget import SharedBudget
+
     at = now_utc()
     with db.engine.connect() as conn:
         pending, oldest = conn.execute(
@@ -347,7 +350,8 @@ def backlog(db: Database) -> dict[str, Any]:
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     age = (at - oldest).total_seconds() if oldest is not None else 0.0
-    return {"pending": int(pending or 0), "oldest_age_s": round(max(0.0, age), 3), "dead": int(dead)}
+    paused = {name: round(left, 1) for name, left in sorted(SharedBudget(db).paused().items())}
+    return {"pending": int(pending or 0), "oldest_age_s": round(max(0.0, age), 3), "dead": int(dead), "paused": paused}
 
 
 def history(conn: Connection, ticket_id: int, before_id: int | None = None) -> list[dict[str, Any]]:

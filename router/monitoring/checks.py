@@ -194,6 +194,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def _paused(paused: dict[str, float]) -> str:
+    """The helpdesks that asked the router to wait, in words ("" when none did)."""
+    waits = [f"{name} asked for {_duration(left)} more (Retry-After)" for name, left in paused.items()]
+    return f"Paused by the helpdesk: {', '.join(waits)}. " if waits else ""
+
+
 def delivery_lag(ctx: Any) -> dict[str, Any]:
     """Write-back backlog: alert when the oldest undelivered decision waits past the limit, so a
     helpdesk outage, revoked credentials or a renamed group is noticed before agents are."""
@@ -209,7 +215,7 @@ def delivery_lag(ctx: Any) -> dict[str, Any]:
             "Routing decisions are not reaching the helpdesk",
             f"{_count(out['pending'], 'decision')} waiting to be written back; the oldest for "
             f"{_duration(out['oldest_age_s'])} (limit {_duration(limit)}); {_count(out['dead'], 'dead letter')}. "
-            "See `router deliveries list`.",
+            f"{_paused(out['paused'])}See `router deliveries list`.",
             out,
         ):
             metrics.ALERTS_SENT.labels(severity="warning").inc()

@@ -79,6 +79,11 @@ DELIVERY_LATENCY = Histogram(
 )
 
 
+def _label(value: str) -> str:
+    """A Prometheus label value, escaped as the text format asks."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def delivery_gauges(db: object) -> bytes:
     """Outbox gauges read from the database at scrape time (one figure for the whole cluster)."""
     from ..delivery.outbox import backlog
@@ -97,5 +102,8 @@ def delivery_gauges(db: object) -> bytes:
         "# HELP router_deliveries_dead Deliveries in the dead-letter state",
         "# TYPE router_deliveries_dead gauge",
         f"router_deliveries_dead {b['dead']}",
+        "# HELP router_delivery_paused_seconds Seconds left of the pause a helpdesk asked for (Retry-After)",
+        "# TYPE router_delivery_paused_seconds gauge",
+        *(f'router_delivery_paused_seconds{{connector="{_label(name)}"}} {left}' for name, left in b["paused"].items()),
     ]
     return ("\n".join(lines) + "\n").encode()

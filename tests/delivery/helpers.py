@@ -36,5 +36,14 @@ def viewer(app: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_token(app.extensions['router'].db, 'viewer')}"}
 
 
+def sign_in(client: Any, app: Any, role: str = "admin", name: str = "ada") -> None:
+    """Sign the test client in to the admin pages through the form."""
+    from tests.web.conftest import csrf_of
+
+    token = create_token(app.extensions["router"].db, role, name)
+    page = client.get("/admin/sign-in")
+    client.post("/admin/sign-in", data={"token": token, "csrf_token": csrf_of(page.text), "next": "/admin/"})
+
+
 def admin(app: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_token(app.extensions['router'].db, 'admin')}"}

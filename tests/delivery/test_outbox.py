@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
+import time
 
 import pytest
 
@@ -19,7 +21,7 @@ from router.testing.helpdesk_standins import CallbackReceiver, ZendeskStandin
 from router.testing.webhooks import generic_headers
 from tests.delivery.conftest import post_zendesk, writeback_env, zendesk_event
 from tests.delivery.helpers import admin as _admin
-from tests.delivery.helpers import drain
+from tests.delivery.helpers import drain, sign_in
 from tests.delivery.helpers import ticket as _ticket
 
 
@@ -124,7 +126,9 @@ def test_two_workers_keep_one_rate_limit(make_app, zendesk: ZendeskStandin, data
 
 
 def test_a_429_to_one_worker_holds_back_the_other(make_app, zendesk: ZendeskStandin) -> None:
-    app = make_app(writeback_env(zendesk))
+    from router.monitoring import checks
+
+    app = make_app(writeback_env(zendesk, ROUTER_ALERT_DELIVERY_LAG_S="0.5"))
     other = _second_worker(app)
     try:
         client = app.test_client()
@@ -139,6 +143,18 @@ def test_a_429_to_one_worker_holds_back_the_other(make_app, zendesk: ZendeskStan
         assert zendesk.notes(first) == zendesk.notes(second) == []
         pending = client.get("/v1/deliveries?status=pending", headers=_admin(app)).json
         assert pending["total"] == 2
+        # the maintainers see why nothing moves: in the alert, the metrics and the admin page
+        time.sleep(0.6)
+        left = checks.delivery_lag(other.extensions["router"])["paused"]["zendesk"]
+        assert 25 < left <= 30
+        alerts = client.get("/v1/monitoring/alerts", headers=_admin(app)).json
+        [alert] = [a for a in alerts if a["key"] == "delivery.lag"]
+        assert f"Paused by the helpdesk: zendesk asked for {left:.0f} s more (Retry-After)" in alert["message"]
+        metrics = client.get("/metrics").text
+        gauge = re.search(r'router_delivery_paused_seconds\{connector="zendesk"\} ([0-9.]+)', metrics)
+        assert gauge is not None and 25 < float(gauge.group(1)) <= left
+        sign_in(client, app)
+        assert "zendesk asked the router to wait" in client.get("/admin/deliveries").text
     finally:
         other.extensions["router"].db.dispose()
 

@@ -7,7 +7,7 @@ import time
 from router.testing.helpdesk_standins import FreshdeskStandin, ZendeskStandin
 from tests.delivery.conftest import post_freshdesk, post_zendesk, writeback_env, zendesk_event
 from tests.delivery.helpers import admin as _admin
-from tests.delivery.helpers import drain
+from tests.delivery.helpers import drain, sign_in
 from tests.delivery.helpers import ticket as _ticket
 from tests.delivery.helpers import viewer as _viewer
 
@@ -340,7 +340,6 @@ def test_a_rule_set_whose_queue_has_no_group_is_refused_naming_the_queue(make_ap
 
 
 def test_the_deliveries_page_lists_dead_letters_and_retries_them(make_app, zendesk: ZendeskStandin) -> None:
-    from router.auth import create_token
     from tests.web.conftest import csrf_of
 
     app = make_app(writeback_env(zendesk))
@@ -349,9 +348,7 @@ def test_the_deliveries_page_lists_dead_letters_and_retries_them(make_app, zende
     post_zendesk(client, zendesk_event(zendesk, tid))
     zendesk.fail_next(404)
     drain(app)
-    token = create_token(app.extensions["router"].db, "admin", "ada")
-    page = client.get("/admin/sign-in")
-    client.post("/admin/sign-in", data={"token": token, "csrf_token": csrf_of(page.text), "next": "/admin/"})
+    sign_in(client, app)
     listed = client.get("/admin/deliveries")
     assert listed.status_code == 200 and f"zendesk/{tid}" in listed.text and "HTTP 404" in listed.text
     resp = client.post("/admin/deliveries/retry", data={"id": "all", "csrf_token": csrf_of(listed.text)})
