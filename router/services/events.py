@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ..context import Context
 from ..db import Decision, Ticket
 from ..db.delivery import HelpdeskEvent
+from ..delivery.budget import SharedBudget
 from ..helpdesks.base import DeliveryFailed, Inbound
 from ..ml.normalize import normalize_text
 from . import outcomes
@@ -92,16 +93,27 @@ def _replayed(ctx: Context, source: str, event: dict[str, Any]) -> IntakeResult 
 
 
 def enrich_requester(ctx: Context, source: str, data: dict[str, Any], requester_id: str | None) -> None:
-    """Zendesk's events carry only the requester's id: look the person up when a connector can."""
+    """Zendesk's events carry only the requester's id: look the person up when a connector can.
+
+    Not while the helpdesk has asked the router to wait (its ``Retry-After``, shared with the
+    deliveries): the request would only be refused again. A lookup refused with ``Retry-After``
+    pauses the deliveries too, since the helpdesk's rate limit is one for the account.
+    """
     if not requester_id or (data.get("requester") or {}).get("email"):
         return
     connector = ctx.connectors().get(source)
     lookup = getattr(connector, "requester", None)
-    if lookup is None:
+    if connector is None or lookup is None:
+        return
+    budget = SharedBudget(ctx.db)
+    if connector.name in budget.paused():
+        log.warning("requester %s not looked up: %s asked the router to wait (Retry-After)", requester_id, source)
         return
     try:
         found = lookup(requester_id)
     except DeliveryFailed as exc:
+        if exc.retry_after is not None:
+            budget.pause(connector.name, exc.retry_after, float(connector.rate_per_min))
         log.warning("could not look up requester %s in %s: %s", requester_id, source, exc.message)
         return
     if found:

@@ -140,6 +140,8 @@ def test_a_429_to_one_worker_holds_back_the_other(make_app, zendesk: ZendeskStan
         assert other.extensions["router"].delivery.run_once() == 0
         sent = [r for r in zendesk.requests if r.path.startswith("/api/v2/tickets/")]
         assert [r.method for r in sent] == ["GET", "PUT"]  # the first delivery's read and its refused write
+        asked = zendesk.tickets[second]["requester_id"]
+        assert not any(r.path == f"/api/v2/users/{asked}.json" for r in zendesk.requests)  # nor looked up
         assert zendesk.notes(first) == zendesk.notes(second) == []
         pending = client.get("/v1/deliveries?status=pending", headers=_admin(app)).json
         assert pending["total"] == 2
@@ -169,6 +171,17 @@ def test_a_client_rate_limit_spaces_deliveries(make_app, zendesk: ZendeskStandin
     assert sum(len(zendesk.notes(t)) for t in tickets) == 1
     pending = client.get("/v1/deliveries?status=pending", headers=_admin(app)).json
     assert pending["total"] == 2 and all(r["attempts"] == 0 for r in pending["items"])
+
+
+def test_a_429_to_a_requester_lookup_holds_back_the_deliveries(make_app, zendesk: ZendeskStandin) -> None:
+    app = make_app(writeback_env(zendesk))
+    client = app.test_client()
+    tid = _ticket(zendesk, "Card stolen", "My card was stolen, block it")
+    zendesk.fail_next(429, headers={"Retry-After": "30"}, only="GET /api/v2/users")
+    assert post_zendesk(client, zendesk_event(zendesk, tid)).status_code == 201  # decided all the same
+    assert app.extensions["router"].delivery.run_once() == 0
+    assert not any(r.path.startswith("/api/v2/tickets/") for r in zendesk.requests)
+    assert 25 < outbox.backlog(app.extensions["router"].db)["paused"]["zendesk"] <= 30
 
 
 def test_the_generic_callback_is_signed_and_carries_the_decision(make_app, zendesk: ZendeskStandin) -> None:
