@@ -38,24 +38,33 @@ class SharedBudget:
         self.db = db
         self.clock = clock
 
-    def take(self, connector: str, rate_per_min: float) -> float:
-        """Take one delivery's token: 0 when one was free, else the seconds until one will be (or
-        until the connector's pause ends); nothing is taken then."""
+    def take(self, connector: str, rate_per_min: float, want: int = 1) -> tuple[int, float]:
+        """Take up to ``want`` deliveries' tokens: ``(granted, 0)``, or ``(0, seconds)`` until a token
+        will be free (or until the connector's pause ends) when none is."""
         rate = max(rate_per_min, 0.001) / 60.0
         burst = capacity(rate_per_min)
         with self.db.write() as conn:
             tokens, refilled_at, paused_until = self._locked(conn, connector, burst)
             now = self.clock()
             if paused_until > now:
-                return paused_until - now
+                return 0, paused_until - now
             tokens = min(burst, tokens + max(0.0, now - refilled_at) * rate)
-            wait = 0.0 if tokens >= 1 else (1 - tokens) / rate
-            if wait == 0.0:
-                tokens -= 1
+            granted = max(0, min(int(want), int(tokens)))
             conn.execute(
-                update(_T).where(_T.c.connector == connector).values(tokens=tokens, refilled_at=max(now, refilled_at))
+                update(_T)
+                .where(_T.c.connector == connector)
+                .values(tokens=tokens - granted, refilled_at=max(now, refilled_at))
             )
-            return wait
+            return granted, 0.0 if granted else (1 - tokens) / rate
+
+    def refund(self, connector: str, n: int, rate_per_min: float) -> None:
+        """Give back tokens taken for deliveries that were not sent (another worker claimed them)."""
+        if n <= 0:
+            return
+        burst = capacity(rate_per_min)
+        with self.db.write() as conn:
+            tokens, _, _ = self._locked(conn, connector, burst)
+            conn.execute(update(_T).where(_T.c.connector == connector).values(tokens=min(burst, tokens + n)))
 
     def pause(self, connector: str, seconds: float, rate_per_min: float) -> None:
         """Hold every worker's deliveries to ``connector`` back for ``seconds`` (a 429's Retry-After)."""

@@ -93,6 +93,13 @@ def _claimable(at: datetime, connectors: Sequence[str]) -> Any:
     return and_(due, ~blocked, _T.c.connector.in_(list(connectors)))
 
 
+def due(db: Database, connector: str, limit: int) -> int:
+    """How many of ``connector``'s rows could be claimed now, counted up to ``limit`` (a read)."""
+    ids = select(_T.c.id).where(_claimable(now_utc(), [connector])).limit(limit).subquery()
+    with db.engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(ids)) or 0)
+
+
 def claim(db: Database, owner: str, connectors: Sequence[str], *, limit: int, lease_s: float) -> list[dict[str, Any]]:
     """Lease up to ``limit`` due rows for ``owner``; each row is claimed by exactly one caller."""
     if not connectors:
@@ -203,7 +210,7 @@ def fail(
 
 
 def release(db: Database, row_id: int, owner: str, delay_s: float) -> None:
-    """Give a claimed row back without counting the attempt (the connector is paused or rate limited)."""
+    """Give a claimed row back without counting the attempt (the worker is stopping)."""
     with db.write() as conn:
         conn.execute(
             update(_T)

@@ -84,30 +84,39 @@ class DeliveryWorker:
     # -- one pass ------------------------------------------------------------------------------
 
     def run_once(self, limit: int = 20) -> int:
-        """Claim and deliver what is due now; returns how many rows were attempted."""
-        names = list(self._by_name())
-        paused = self.budget.paused() if names else {}
-        ready = [name for name in names if name not in paused]
-        rows = outbox.claim(self.ctx.db, self.owner, ready, limit=limit, lease_s=self.settings.delivery_lease_s)
-        for row in rows:
-            if self._stop.is_set():
-                outbox.release(self.ctx.db, row["id"], self.owner, 0)
+        """Claim and deliver what is due now, as far as each connector's budget goes; returns how
+        many rows were attempted.
+
+        Tokens are taken before rows are claimed, for as many rows as are due: a rate-limited backlog
+        stays where it is, instead of being claimed and handed back row by row on every pass.
+        """
+        connectors = self._by_name()
+        paused = self.budget.paused() if connectors else {}
+        attempted = 0
+        for name, connector in connectors.items():
+            if name in paused or self._stop.is_set():
                 continue
-            self._deliver(row)
-        return len(rows)
+            wanted = outbox.due(self.ctx.db, name, limit)
+            if not wanted:
+                continue
+            rate = float(connector.rate_per_min)
+            granted, _ = self.budget.take(name, rate, wanted)
+            if not granted:
+                continue
+            rows = outbox.claim(self.ctx.db, self.owner, [name], limit=granted, lease_s=self.settings.delivery_lease_s)
+            self.budget.refund(name, granted - len(rows), rate)  # another worker claimed them first
+            for row in rows:
+                if self._stop.is_set():
+                    outbox.release(self.ctx.db, row["id"], self.owner, 0)
+                    continue
+                self._deliver(row, connector)
+            attempted += len(rows)
+        return attempted
 
     def _by_name(self) -> dict[str, Any]:
         return {c.name: c for c in self.connectors.values()}
 
-    def _deliver(self, row: Mapping[str, Any]) -> None:
-        connector = self._by_name().get(row["connector"])
-        if connector is None:  # configuration changed since the row was written
-            outbox.release(self.ctx.db, row["id"], self.owner, self.settings.delivery_poll_s * 10)
-            return
-        wait = self.budget.take(connector.name, float(connector.rate_per_min))
-        if wait > 0:
-            outbox.release(self.ctx.db, row["id"], self.owner, wait)
-            return
+    def _deliver(self, row: Mapping[str, Any], connector: Any) -> None:
         try:
             job = self._job(row)
             result = connector.deliver(job)
