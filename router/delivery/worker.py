@@ -42,6 +42,7 @@ class DeliveryWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.budget = SharedBudget(ctx.db)
+        self._no_token_until: dict[str, float] = {}  # monotonic: no need to ask the budget before then
 
     @property
     def connectors(self) -> dict[str, Any]:
@@ -94,14 +95,15 @@ class DeliveryWorker:
         paused = self.budget.paused() if connectors else {}
         attempted = 0
         for name, connector in connectors.items():
-            if name in paused or self._stop.is_set():
+            if name in paused or self._stop.is_set() or self._no_token_until.get(name, 0.0) > time.monotonic():
                 continue
             wanted = outbox.due(self.ctx.db, name, limit)
             if not wanted:
                 continue
             rate = float(connector.rate_per_min)
-            granted, _ = self.budget.take(name, rate, wanted)
+            granted, wait = self.budget.take(name, rate, wanted)
             if not granted:
+                self._no_token_until[name] = time.monotonic() + wait
                 continue
             rows = outbox.claim(self.ctx.db, self.owner, [name], limit=granted, lease_s=self.settings.delivery_lease_s)
             self.budget.refund(name, granted - len(rows), rate)  # another worker claimed them first
