@@ -7,7 +7,8 @@ a stand-in Zendesk on loopback (router.testing.helpdesk_standins). Latency is me
 moment the webhook's 2xx reaches the client (the decision is committed) to the moment the
 stand-in receives the ticket update, on the same clock.
 
-1. steady load at Zendesk's default update budget (100 updates/min: 1.5 tickets/s), 40 s;
+1. steady load under a budget of 100 updates/min (Zendesk's Update Ticket limit per account; the
+   router's default is 50, to leave agents room): 1.5 tickets/s, 40 s;
 2. steady load at 20 tickets/s with the client-side limit lifted, 20 s (what the worker can do);
 3. kill -9 under load: Zendesk answers 503 with Retry-After while 60 tickets arrive, the service is
    killed with SIGKILL mid-delivery, Zendesk recovers, the service restarts; every acknowledged

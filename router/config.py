@@ -117,8 +117,13 @@ class Settings:
     callback_url: str = ""
     callback_secret: str = field(default="", repr=False)
     writeback: Mapping[str, str] = field(default_factory=dict)
-    zendesk_rate_per_min: float = 100.0
-    freshdesk_rate_per_min: float = 100.0
+    # Write-back budgets in deliveries a minute, for the whole service. Zendesk's Update Ticket endpoint
+    # allows 100 requests a minute per account, agents' own updates in Zendesk included
+    # (https://support.zendesk.com/hc/en-us/articles/8638126078234): 50 leaves half to the people.
+    # Freshdesk's Growth plan allows 200 calls a minute in all and 80 ticket updates
+    # (https://support.freshdesk.com/support/solutions/articles/225439); a delivery makes 3 calls.
+    zendesk_rate_per_min: float = 50.0
+    freshdesk_rate_per_min: float = 40.0
     callback_rate_per_min: float = 600.0
     delivery_max_attempts: int = 8
     delivery_poll_s: float = 1.0
@@ -313,8 +318,8 @@ def _writeback(env: Mapping[str, str]) -> dict[str, Any]:
         "callback_url": env.get("ROUTER_CALLBACK_URL") or "",
         "callback_secret": env.get("ROUTER_CALLBACK_SECRET") or "",
         "writeback": modes,
-        "zendesk_rate_per_min": _float(env, "ROUTER_ZENDESK_RATE_PER_MIN", 100.0),
-        "freshdesk_rate_per_min": _float(env, "ROUTER_FRESHDESK_RATE_PER_MIN", 100.0),
+        "zendesk_rate_per_min": _float(env, "ROUTER_ZENDESK_RATE_PER_MIN", 50.0),
+        "freshdesk_rate_per_min": _float(env, "ROUTER_FRESHDESK_RATE_PER_MIN", 40.0),
         "callback_rate_per_min": _float(env, "ROUTER_CALLBACK_RATE_PER_MIN", 600.0),
         "delivery_max_attempts": max(1, _int(env, "ROUTER_DELIVERY_MAX_ATTEMPTS", 8)),
         "delivery_poll_s": _float(env, "ROUTER_DELIVERY_POLL_S", 1.0),

@@ -65,6 +65,8 @@ def writeback_env(
         "ROUTER_DELIVERY_BACKOFF_BASE_S": "0.05",
         "ROUTER_DELIVERY_BACKOFF_CAP_S": "0.2",
         "ROUTER_DELIVERY_TIMEOUT_S": "2",
+        "ROUTER_ZENDESK_RATE_PER_MIN": "100",  # a burst of 10: the tests' handfuls of tickets go at once
+        "ROUTER_FRESHDESK_RATE_PER_MIN": "100",
         **extra,
     }
     if freshdesk is not None:
