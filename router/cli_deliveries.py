@@ -33,7 +33,7 @@ def deliveries_list(status: str | None, source: str | None, ticket: str | None, 
     click.echo(
         f"{page['total']} shown of this filter · {backlog['pending']} open, oldest {backlog['oldest_age_s']:.0f} s"
         f" · {backlog['dead']} dead"
-        + "".join(f" · {name} paused {left:.0f} s more (Retry-After)" for name, left in backlog["paused"].items())
+        + "".join(f" · {name} paused {left:.0f} s more" for name, left in backlog["paused"].items())
     )
 
 

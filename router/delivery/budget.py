@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -72,6 +72,15 @@ class SharedBudget:
             _, _, paused_until = self._locked(conn, connector, capacity(rate_per_min))
             until = max(paused_until, self.clock() + max(0.0, seconds))
             conn.execute(update(_T).where(_T.c.connector == connector).values(paused_until=until))
+
+    def heed(self, connector: Any) -> float | None:
+        """Pause ``connector`` for every worker when its last answers showed the account's API budget
+        for the minute nearly spent (see ``HttpClient.low_budget_pause``); returns the pause."""
+        check = getattr(getattr(connector, "http", None), "low_budget_pause", None)
+        seconds: float | None = check() if check is not None else None
+        if seconds:
+            self.pause(connector.name, seconds, float(connector.rate_per_min))
+        return seconds
 
     def paused(self) -> dict[str, float]:
         """Connectors paused now, with the seconds left."""

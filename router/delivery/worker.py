@@ -107,18 +107,28 @@ class DeliveryWorker:
                 continue
             rows = outbox.claim(self.ctx.db, self.owner, [name], limit=granted, lease_s=self.settings.delivery_lease_s)
             self.budget.refund(name, granted - len(rows), rate)  # another worker claimed them first
+            held = 0.0  # the helpdesk's budget ran low mid-batch: the rest wait, their tokens go back
             for row in rows:
-                if self._stop.is_set():
-                    outbox.release(self.ctx.db, row["id"], self.owner, 0)
+                if self._stop.is_set() or held:
+                    outbox.release(self.ctx.db, row["id"], self.owner, held)
+                    self.budget.refund(name, 1, rate)
                     continue
-                self._deliver(row, connector)
-            attempted += len(rows)
+                held = self._deliver(row, connector) or 0.0
+                attempted += 1
         return attempted
 
     def _by_name(self) -> dict[str, Any]:
         return {c.name: c for c in self.connectors.values()}
 
-    def _deliver(self, row: Mapping[str, Any], connector: Any) -> None:
+    def _deliver(self, row: Mapping[str, Any], connector: Any) -> float | None:
+        """Send one row; the pause the helpdesk's answers called for, if any."""
+        try:
+            self._send(row, connector)
+        finally:
+            held = self.budget.heed(connector)
+        return held
+
+    def _send(self, row: Mapping[str, Any], connector: Any) -> None:
         try:
             job = self._job(row)
             result = connector.deliver(job)

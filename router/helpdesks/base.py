@@ -7,6 +7,7 @@ a committed decision back. The delivery worker knows connectors only through thi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import re
@@ -181,23 +182,75 @@ def note_lines(job: Job, group: str | None, routed: bool, agent_changed: bool = 
     return lines
 
 
+@dataclass(frozen=True)
+class RateHeaders:
+    """Where a helpdesk says how much of the account's per-minute API budget is left."""
+
+    limit: str
+    remaining: str
+    reset: str | None = None  # seconds until the window starts again, when the helpdesk says
+
+
+#: The share of the account's per-minute budget the router leaves to people and other integrations:
+#: with less left than this, it pauses until the window resets (or for ``LOW_BUDGET_PAUSE_S``).
+RESERVE_SHARE = 0.1
+LOW_BUDGET_PAUSE_S = 10.0
+
+
 class HttpClient:
     """A requests session for one helpdesk API: timeout, auth, and HTTP errors as DeliveryFailed.
 
     429 and 503 are retried after ``Retry-After``; other 5xx, timeouts and connection errors with
     backoff; 400, 401, 403, 404 and 422 are permanent. Messages never include credentials.
+    With ``rate_headers``, an answer that shows the account's budget for the minute nearly spent
+    (at most ``RESERVE_SHARE`` of it left) makes :meth:`low_budget_pause` return how long to wait,
+    so the router stops before the helpdesk refuses anyone, agents included.
     """
 
     PERMANENT = frozenset({400, 401, 403, 404, 405, 410, 422})
 
-    def __init__(self, base_url: str, auth: tuple[str, str] | None, timeout_s: float, name: str) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        auth: tuple[str, str] | None,
+        timeout_s: float,
+        name: str,
+        rate_headers: RateHeaders | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.name = name
+        self.rate_headers = rate_headers
         self._local = threading.local()
         self._auth = auth
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
+        self._low: float | None = None
+
+    def low_budget_pause(self) -> float | None:
+        """Seconds to pause for when the last answers showed the account's budget nearly spent
+        (reported once), else None."""
+        with self._sessions_lock:
+            low, self._low = self._low, None
+        return low
+
+    def _note_budget(self, resp: requests.Response) -> None:
+        spec = self.rate_headers
+        if spec is None:
+            return
+        try:
+            limit = int(resp.headers[spec.limit])
+            remaining = int(resp.headers[spec.remaining])
+        except (KeyError, ValueError):
+            return
+        if limit <= 0 or remaining > limit * RESERVE_SHARE:
+            return
+        pause = LOW_BUDGET_PAUSE_S
+        if spec.reset is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                pause = min(60.0, max(1.0, float(resp.headers[spec.reset])))
+        with self._sessions_lock:
+            self._low = max(self._low or 0.0, pause)
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
@@ -249,6 +302,7 @@ class HttpClient:
             raise DeliveryFailed(
                 f"{self.name} could not be reached for {method} {path}: {type(exc).__name__}"
             ) from None
+        self._note_budget(resp)
         if resp.status_code < 300:
             return resp
         retry_after = parse_retry_after(resp.headers.get("Retry-After"))

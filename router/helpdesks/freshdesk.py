@@ -29,6 +29,7 @@ from .base import (
     HttpClient,
     Inbound,
     Job,
+    RateHeaders,
     changed_by_agent,
     delivered,
     group_key,
@@ -156,7 +157,11 @@ class FreshdeskConnector(HelpdeskConnector):
     def __init__(self, settings: Any) -> None:
         super().__init__(settings.helpdesk_cache_s)
         self.http = HttpClient(
-            settings.freshdesk_url, (settings.freshdesk_api_key, "X"), settings.delivery_timeout_s, self.label
+            settings.freshdesk_url,
+            (settings.freshdesk_api_key, "X"),
+            settings.delivery_timeout_s,
+            self.label,
+            RateHeaders("X-RateLimit-Total", "X-RateLimit-Remaining"),
         )
         self.rate_per_min = settings.freshdesk_rate_per_min
 

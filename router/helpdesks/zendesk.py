@@ -26,6 +26,7 @@ from .base import (
     HttpClient,
     Inbound,
     Job,
+    RateHeaders,
     TtlCache,
     changed_by_agent,
     check_fresh,
@@ -189,6 +190,7 @@ class ZendeskConnector(HelpdeskConnector):
             (f"{settings.zendesk_email}/token", settings.zendesk_api_token),
             settings.delivery_timeout_s,
             self.label,
+            RateHeaders("X-Rate-Limit", "X-Rate-Limit-Remaining", "ratelimit-reset"),
         )
         self.rate_per_min = settings.zendesk_rate_per_min
         self._users = TtlCache(settings.helpdesk_cache_s)

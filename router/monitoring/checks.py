@@ -196,8 +196,9 @@ def _duration(seconds: float) -> str:
 
 def _paused(paused: dict[str, float]) -> str:
     """The helpdesks that asked the router to wait, in words ("" when none did)."""
-    waits = [f"{name} asked for {_duration(left)} more (Retry-After)" for name, left in paused.items()]
-    return f"Paused by the helpdesk: {', '.join(waits)}. " if waits else ""
+    waits = [f"{name} for {_duration(left)} more" for name, left in paused.items()]
+    why = "its Retry-After, or the account's API budget for the minute nearly spent"
+    return f"Paused for the helpdesk: {', '.join(waits)} ({why}). " if waits else ""
 
 
 def delivery_lag(ctx: Any) -> dict[str, Any]:

@@ -116,6 +116,8 @@ def enrich_requester(ctx: Context, source: str, data: dict[str, Any], requester_
             budget.pause(connector.name, exc.retry_after, float(connector.rate_per_min))
         log.warning("could not look up requester %s in %s: %s", requester_id, source, exc.message)
         return
+    finally:
+        budget.heed(connector)
     if found:
         data["requester"] = {**(data.get("requester") or {}), **found}
 

@@ -153,12 +153,12 @@ def test_a_429_to_one_worker_holds_back_the_other(make_app, zendesk: ZendeskStan
         assert 25 < left <= 30
         alerts = client.get("/v1/monitoring/alerts", headers=_admin(app)).json
         [alert] = [a for a in alerts if a["key"] == "delivery.lag"]
-        assert f"Paused by the helpdesk: zendesk asked for {left:.0f} s more (Retry-After)" in alert["message"]
+        assert f"Paused for the helpdesk: zendesk for {left:.0f} s more (its Retry-After" in alert["message"]
         metrics = client.get("/metrics").text
         gauge = re.search(r'router_delivery_paused_seconds\{connector="zendesk"\} ([0-9.]+)', metrics)
         assert gauge is not None and 25 < float(gauge.group(1)) <= left
         sign_in(client, app)
-        assert "zendesk asked the router to wait" in client.get("/admin/deliveries").text
+        assert "zendesk paused for" in client.get("/admin/deliveries").text
     finally:
         other.extensions["router"].db.dispose()
 
@@ -189,6 +189,22 @@ def test_a_429_to_a_requester_lookup_holds_back_the_deliveries(make_app, zendesk
     assert app.extensions["router"].delivery.run_once() == 0
     assert not any(r.path.startswith("/api/v2/tickets/") for r in zendesk.requests)
     assert 25 < outbox.backlog(app.extensions["router"].db)["paused"]["zendesk"] <= 30
+
+
+def test_the_router_stops_before_the_account_budget_runs_out(make_app, zendesk: ZendeskStandin) -> None:
+    zendesk.rate_limit(20)  # the account's API budget for the minute, shared with agents and other apps
+    app = make_app(writeback_env(zendesk))
+    client = app.test_client()
+    tickets = [_ticket(zendesk, f"Card stolen {i}", "My card was stolen, block it") for i in range(8)]
+    for tid in tickets:
+        assert post_zendesk(client, zendesk_event(zendesk, tid)).status_code == 201
+    for _ in range(5):
+        app.extensions["router"].delivery.run_once()
+    rows = client.get("/v1/deliveries", headers=_admin(app)).json["items"]
+    assert len(zendesk.requests) <= 20  # Zendesk never had to refuse a request
+    assert not any(r["last_status"] == 429 for r in rows)
+    assert {r["status"] for r in rows} == {"delivered", "pending"}  # the rest wait for the budget
+    assert 5 < outbox.backlog(app.extensions["router"].db)["paused"]["zendesk"] <= 10
 
 
 def test_the_generic_callback_is_signed_and_carries_the_decision(make_app, zendesk: ZendeskStandin) -> None:
