@@ -207,6 +207,27 @@ def test_the_router_stops_before_the_account_budget_runs_out(make_app, zendesk: 
     assert 5 < outbox.backlog(app.extensions["router"].db)["paused"]["zendesk"] <= 10
 
 
+@pytest.mark.parametrize("helpdesk", ["zendesk", "freshdesk"])
+def test_each_helpdesks_rate_headers_are_read(helpdesk: str, zendesk: ZendeskStandin, freshdesk) -> None:  # type: ignore[no-untyped-def]
+    from router.helpdesks.freshdesk import FreshdeskConnector
+    from router.helpdesks.zendesk import ZendeskConnector
+
+    settings = load_settings(writeback_env(zendesk, freshdesk))
+    standin, connector = (
+        (zendesk, ZendeskConnector(settings)) if helpdesk == "zendesk" else (freshdesk, FreshdeskConnector(settings))
+    )
+    standin.rate_limit(10)
+    try:
+        for _ in range(8):
+            connector.groups(fresh=True)
+            assert connector.http.low_budget_pause() is None  # 2 or more of the 10 left
+        connector.groups(fresh=True)
+        assert connector.http.low_budget_pause() == 10.0  # 1 left: stop for a while
+        assert connector.http.low_budget_pause() is None  # reported once
+    finally:
+        connector.close()
+
+
 def test_the_generic_callback_is_signed_and_carries_the_decision(make_app, zendesk: ZendeskStandin) -> None:
     with CallbackReceiver() as cb:
         env = writeback_env(
