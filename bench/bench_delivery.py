@@ -9,7 +9,8 @@ stand-in receives the ticket update, on the same clock.
 
 1. steady load under a budget of 100 updates/min (Zendesk's Update Ticket limit per account; the
    router's default is 50, to leave agents room): 1.5 tickets/s, 40 s;
-2. steady load at 20 tickets/s with the client-side limit lifted, 20 s (what the worker can do);
+2. steady load at 20 tickets/s with the client-side limit lifted and an account API budget to match
+   (the stand-in advertises a million requests a minute), 20 s (what the worker can do);
 3. kill -9 under load: Zendesk answers 503 with Retry-After while 60 tickets arrive, the service is
    killed with SIGKILL mid-delivery, Zendesk recovers, the service restarts; every acknowledged
    ticket must be routed exactly once.
@@ -205,6 +206,9 @@ def main() -> None:
         router = make("budget", "100").start()
         steady(zd, router, pool, rate=1.5, seconds=float(os.environ.get("BENCH_SECONDS", "40")))
         router.kill(signal.SIGTERM)
+        # the rest as on an account whose API budget is far beyond this load: the stand-in otherwise
+        # advertises Zendesk's 700 a minute, and the router pauses once a tenth of that is left
+        zd.rate_limit(1_000_000)
         router = make("fast", "100000").start()
         steady(zd, router, pool, rate=20, seconds=float(os.environ.get("BENCH_SECONDS", "20")) / 2)
         router.kill(signal.SIGTERM)
