@@ -106,15 +106,16 @@ class DeliveryWorker:
                 self._no_token_until[name] = time.monotonic() + wait
                 continue
             rows = outbox.claim(self.ctx.db, self.owner, [name], limit=granted, lease_s=self.settings.delivery_lease_s)
-            self.budget.refund(name, granted - len(rows), rate)  # another worker claimed them first
+            unsent = granted - len(rows)  # another worker claimed them first
             held = 0.0  # the helpdesk's budget ran low mid-batch: the rest wait, their tokens go back
             for row in rows:
                 if self._stop.is_set() or held:
                     outbox.release(self.ctx.db, row["id"], self.owner, held)
-                    self.budget.refund(name, 1, rate)
+                    unsent += 1
                     continue
                 held = self._deliver(row, connector) or 0.0
                 attempted += 1
+            self.budget.refund(name, unsent, rate)
         return attempted
 
     def _by_name(self) -> dict[str, Any]:
