@@ -24,6 +24,7 @@ from ..db import Decision, Ticket
 from ..db.delivery import Delivery
 from ..db.session import Database
 from ..errors import Conflict, NotFound, ValidationError
+from .budget import SharedBudget
 
 STATUSES = ("pending", "sending", "delivered", "dead", "superseded")
 OPEN = ("pending", "sending")
@@ -101,14 +102,13 @@ def due(db: Database, connector: str, limit: int) -> int:
 
 
 def claim(db: Database, owner: str, connectors: Sequence[str], *, limit: int, lease_s: float) -> list[dict[str, Any]]:
-    """Lease up to ``limit`` due rows for ``owner``; each row is claimed by exactly one caller."""
+    """Lease up to ``limit`` due rows for ``owner``; each row is claimed by exactly one caller.
+
+    It takes the write lock: callers read :func:`due` first, since most polls find nothing."""
     if not connectors:
         return []
     at = now_utc()
     until = at + timedelta(seconds=lease_s)
-    with db.engine.connect() as conn:  # most polls find nothing: do not take the write lock for that
-        if conn.execute(select(_T.c.id).where(_claimable(at, connectors)).limit(1)).first() is None:
-            return []
     with db.write() as conn:
         _supersede_abandoned(conn, at)
         query = select(_T.c.id).where(_claimable(at, connectors)).order_by(_T.c.id).limit(limit)
@@ -210,7 +210,8 @@ def fail(
 
 
 def release(db: Database, row_id: int, owner: str, delay_s: float) -> None:
-    """Give a claimed row back without counting the attempt (the worker is stopping)."""
+    """Give a claimed row back without counting the attempt (the worker is stopping, or the helpdesk's
+    budget ran low before the row's turn)."""
     with db.write() as conn:
         conn.execute(
             update(_T)
@@ -346,8 +347,6 @@ def for_decisions(conn: Connection, decision_ids: Sequence[int]) -> dict[int, li
 def backlog(db: Database) -> dict[str, Any]:
     """Open deliveries: how many, the oldest one's age, dead letters, and the connectors paused by a
     helpdesk's ``Retry-After`` with the seconds left (for metrics, alerts and pages)."""
-    from .budget import SharedBudget
-
     at = now_utc()
     with db.engine.connect() as conn:
         pending, oldest = conn.execute(

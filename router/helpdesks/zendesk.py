@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -211,12 +211,15 @@ class ZendeskConnector(HelpdeskConnector):
             url = page.get("next_page")
         return found
 
-    def requester(self, user_id: str) -> dict[str, Any]:
-        """The requester's e-mail and name (cached), for rules on ``ticket.requester``."""
+    def requester(self, user_id: str, may_ask: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """The requester's e-mail and name (cached), for rules on ``ticket.requester``. On a cache
+        miss, ``may_ask()`` False means Zendesk must not be asked now (DeliveryFailed, nothing cached)."""
         if not str(user_id).isdigit():
             return {}
 
         def fetch() -> dict[str, Any]:
+            if may_ask is not None and not may_ask():
+                raise DeliveryFailed(f"{self.label} asked the router to wait; requester {user_id} not looked up")
             user = self.http.get_json(f"/api/v2/users/{user_id}.json", timeout_s=REQUESTER_TIMEOUT_S).get("user") or {}
             return {k: user[k] for k in ("email", "name") if user.get(k)}
 

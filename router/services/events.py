@@ -95,8 +95,8 @@ def _replayed(ctx: Context, source: str, event: dict[str, Any]) -> IntakeResult 
 def enrich_requester(ctx: Context, source: str, data: dict[str, Any], requester_id: str | None) -> None:
     """Zendesk's events carry only the requester's id: look the person up when a connector can.
 
-    Not while the helpdesk has asked the router to wait (its ``Retry-After``, shared with the
-    deliveries): the request would only be refused again. A lookup refused with ``Retry-After``
+    Not while the helpdesk has the router paused (its ``Retry-After`` or a nearly spent budget,
+    shared with the deliveries): the request would only be refused again. A lookup refused with ``Retry-After``
     pauses the deliveries too, since the helpdesk's rate limit is one for the account.
     """
     if not requester_id or (data.get("requester") or {}).get("email"):
@@ -106,11 +106,8 @@ def enrich_requester(ctx: Context, source: str, data: dict[str, Any], requester_
     if connector is None or lookup is None:
         return
     budget = SharedBudget(ctx.db)
-    if connector.name in budget.paused():
-        log.warning("requester %s not looked up: %s asked the router to wait (Retry-After)", requester_id, source)
-        return
-    try:
-        found = lookup(requester_id)
+    try:  # the pause is read only when the person is not cached
+        found = lookup(requester_id, may_ask=lambda: connector.name not in budget.paused())
     except DeliveryFailed as exc:
         if exc.retry_after is not None:
             budget.pause(connector.name, exc.retry_after, float(connector.rate_per_min))
